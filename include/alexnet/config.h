@@ -1,0 +1,124 @@
+// The run configuration: every number of the paper, with the paper's value as default.
+// Loaded from YAML, overridden by --set section.key=value, validated, and written back
+// (resolved) into the run directory and every checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace alexnet {
+
+struct ConvLayerConfig {
+  int filters = 0;  // whole net (both towers together)
+  int kernel = 1;
+  int stride = 1;
+  int pad = 0;
+};
+
+struct Config {
+  std::string name = "alexnet";  // the config file's stem; names the default run directory
+  uint64_t seed = 1;
+
+  struct Synthetic {
+    int train_images = 10000;
+    int val_images = 1000;
+    double noise = 40.0;  // std of the per-pixel noise, 0-255 scale
+  };
+  struct Data {
+    std::string source = "synthetic";  // folder | packed | synthetic
+    std::string train;                 // dataset paths (folder / packed sources)
+    std::string val;
+    int batch_size = 128;
+    int image_size = 256;  // stored image side S (crops are taken from S x S)
+    int crop = 0;          // crop side; 0 = model.input_size
+    int workers = 4;
+    std::string stats;  // safetensors with data.mean / data.pca_*; empty = computed at start
+    double scale = 1.0;  // input = (pixel - mean) * scale
+    Synthetic synthetic;
+  } data;
+
+  struct Augment {
+    bool flip = true;
+    double lighting = 0.1;         // std of the PCA lighting alphas; 0 = off
+    std::string crop = "random";  // random | center
+  } augment;
+
+  struct Lrn {
+    int size = 5;
+    double k = 2.0;
+    double alpha = 1e-4;
+    double beta = 0.75;
+    bool alpha_over_n = false;  // Caffe/cuda-convnet/PyTorch convention
+  };
+  struct Pool {
+    int size = 3;
+    int stride = 2;
+  };
+  struct Init {
+    std::string scheme = "paper";  // paper: N(0, weight_std^2) | kaiming: N(0, 2/fan_in)
+    double weight_std = 0.01;
+    double bias_one = 1.0;  // the bias of conv2, conv4, conv5, fc6, fc7 (0 for the others)
+  };
+  struct Model {
+    int num_classes = 1000;
+    int towers = 2;
+    std::vector<std::string> devices = {"auto"};
+    std::string activation = "relu";  // relu | tanh
+    double dropout = 0.5;
+    int input_size = 227;
+    ConvLayerConfig conv1{96, 11, 4, 0};
+    ConvLayerConfig conv2{256, 5, 1, 2};
+    ConvLayerConfig conv3{384, 3, 1, 1};
+    ConvLayerConfig conv4{384, 3, 1, 1};
+    ConvLayerConfig conv5{256, 3, 1, 1};
+    int fc6_units = 4096;  // keys model.fc6.units ...
+    int fc7_units = 4096;
+    int fc8_units = 0;  // 0 = model.num_classes
+    Lrn lrn;
+    Pool pool;
+    Init init;
+  } model;
+
+  struct Optim {
+    double lr = 0.01;
+    double momentum = 0.9;
+    double weight_decay = 0.0005;
+    bool decay_biases = false;
+    std::string schedule = "plateau";  // plateau | step
+    double lr_factor = 0.1;            // multiplier at each drop
+    int patience = 2;                  // plateau: epochs without improvement before a drop
+    double min_delta = 0.001;          // plateau: a smaller fall of val top-1 error is no improvement
+    std::vector<int> step_epochs = {30, 60, 80};  // step: drop after these epochs
+    double min_lr = 0.0;                           // never drop below this
+  } optim;
+
+  struct Train {
+    int epochs = 90;
+    int64_t max_steps = 0;  // 0 = no limit
+    int log_every = 20;     // steps between lines in train.log
+  } train;
+
+  struct Checkpoint {
+    int every_epochs = 1;  // also write checkpoints/epoch-NNN.safetensors every N epochs
+    int keep = 3;          // how many epoch-NNN files to keep (0 = all)
+  } checkpoint;
+
+  int crop() const { return data.crop > 0 ? data.crop : model.input_size; }
+  int fc8() const { return model.fc8_units > 0 ? model.fc8_units : model.num_classes; }
+};
+
+// Reads a YAML file (path may be empty: the defaults), applies the overrides
+// ("section.key=value", the value parsed as YAML), checks every key and value, and
+// returns the result. Throws alexnet::Error with one line naming file, key, value and
+// what was expected; an unknown key names the closest valid one.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+// Same from YAML text (a checkpoint's stored config); `origin` names it in messages.
+Config config_from_yaml(const std::string& yaml_text, const std::string& origin,
+                        const std::vector<std::string>& overrides);
+// The resolved config as YAML, every key present; config_from_yaml(config_to_yaml(c)) == c.
+std::string config_to_yaml(const Config& c);
+// Markdown table of every key: name, default, allowed values, meaning (for the README).
+std::string config_reference_markdown();
+
+}  // namespace alexnet

@@ -1,0 +1,63 @@
+// A dense tensor: element type, device, shape and a shared buffer.
+// Copies are cheap handles onto the same storage (like torch.Tensor); clone() copies data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace alexnet {
+
+// f64 exists on the CPU only, so gradient checks can run the real network in double.
+enum class DType : uint8_t { f32, f64 };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);  // safetensors spelling: "F32", "F64"
+
+struct Device {
+  enum class Kind : uint8_t { cpu, cuda };
+  Kind kind = Kind::cpu;
+  int index = 0;
+
+  bool is_cpu() const { return kind == Kind::cpu; }
+  std::string str() const;                   // "cpu", "cpu:1", "cuda:0"
+  static Device parse(const std::string& s);  // throws alexnet::Error on a bad spelling
+  bool operator==(const Device&) const = default;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(std::vector<int64_t> shape, DType dtype = DType::f32, Device device = {});  // zeroed
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_.at(static_cast<size_t>(i)); }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  bool defined() const { return buffer_ != nullptr; }
+  std::string shape_str() const;  // "[96, 3, 11, 11]"
+
+  void* raw() { return buffer_.get(); }
+  const void* raw() const { return buffer_.get(); }
+  template <class T>
+  T* data();
+  template <class T>
+  const T* data() const;
+
+  void zero();
+  Tensor clone() const;
+
+ private:
+  std::vector<int64_t> shape_;
+  int64_t numel_ = 0;
+  DType dtype_ = DType::f32;
+  Device device_;
+  std::shared_ptr<std::byte[]> buffer_;
+};
+
+}  // namespace alexnet
