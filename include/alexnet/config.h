@@ -14,6 +14,8 @@ struct ConvLayerConfig {
   int kernel = 1;
   int stride = 1;
   int pad = 0;
+
+  bool operator==(const ConvLayerConfig&) const = default;
 };
 
 struct Config {
@@ -24,6 +26,7 @@ struct Config {
     int train_images = 10000;
     int val_images = 1000;
     double noise = 40.0;  // std of the per-pixel noise, 0-255 scale
+    bool operator==(const Synthetic&) const = default;
   };
   struct Data {
     std::string source = "synthetic";  // folder | packed | synthetic
@@ -36,12 +39,14 @@ struct Config {
     std::string stats;  // safetensors with data.mean / data.pca_*; empty = computed at start
     double scale = 1.0;  // input = (pixel - mean) * scale
     Synthetic synthetic;
+    bool operator==(const Data&) const = default;
   } data;
 
   struct Augment {
     bool flip = true;
     double lighting = 0.1;         // std of the PCA lighting alphas; 0 = off
     std::string crop = "random";  // random | center
+    bool operator==(const Augment&) const = default;
   } augment;
 
   struct Lrn {
@@ -50,15 +55,18 @@ struct Config {
     double alpha = 1e-4;
     double beta = 0.75;
     bool alpha_over_n = false;  // Caffe/cuda-convnet/PyTorch convention
+    bool operator==(const Lrn&) const = default;
   };
   struct Pool {
     int size = 3;
     int stride = 2;
+    bool operator==(const Pool&) const = default;
   };
   struct Init {
     std::string scheme = "paper";  // paper: N(0, weight_std^2) | kaiming: N(0, 2/fan_in)
     double weight_std = 0.01;
     double bias_one = 1.0;  // the bias of conv2, conv4, conv5, fc6, fc7 (0 for the others)
+    bool operator==(const Init&) const = default;
   };
   struct Model {
     int num_classes = 1000;
@@ -78,6 +86,7 @@ struct Config {
     Lrn lrn;
     Pool pool;
     Init init;
+    bool operator==(const Model&) const = default;
   } model;
 
   struct Optim {
@@ -91,21 +100,27 @@ struct Config {
     double min_delta = 0.001;          // plateau: a smaller fall of val top-1 error is no improvement
     std::vector<int> step_epochs = {30, 60, 80};  // step: drop after these epochs
     double min_lr = 0.0;                           // never drop below this
+    bool operator==(const Optim&) const = default;
   } optim;
 
   struct Train {
     int epochs = 90;
     int64_t max_steps = 0;  // 0 = no limit
     int log_every = 20;     // steps between lines in train.log
+    bool operator==(const Train&) const = default;
   } train;
 
   struct Checkpoint {
     int every_epochs = 1;  // also write checkpoints/epoch-NNN.safetensors every N epochs
     int keep = 3;          // how many epoch-NNN files to keep (0 = all)
+    bool operator==(const Checkpoint&) const = default;
   } checkpoint;
 
   int crop() const { return data.crop > 0 ? data.crop : model.input_size; }
   int fc8() const { return model.fc8_units > 0 ? model.fc8_units : model.num_classes; }
+
+  // Field by field; what config_from_yaml(config_to_yaml(c)) preserves.
+  bool operator==(const Config&) const = default;
 };
 
 // Reads a YAML file (path may be empty: the defaults), applies the overrides
@@ -120,5 +135,7 @@ Config config_from_yaml(const std::string& yaml_text, const std::string& origin,
 std::string config_to_yaml(const Config& c);
 // Markdown table of every key: name, default, allowed values, meaning (for the README).
 std::string config_reference_markdown();
+// Every key, dotted ("model.conv1.filters"), in the order config_to_yaml writes them.
+std::vector<std::string> config_keys();
 
 }  // namespace alexnet

@@ -1,0 +1,114 @@
+// The two-tower AlexNet of the paper (DESIGN §2), on the backend of its tensors.
+//
+//   conv1 → act → LRN → pool      (each tower sees the whole image)
+//   conv2 → act → LRN → pool      (own half)
+//   conv3 → act                   (both halves: all-gather before, reduce-scatter after)
+//   conv4 → act                   (own)
+//   conv5 → act → pool            (own)
+//   fc6 → act → dropout           (both)
+//   fc7 → act → dropout           (both)
+//   fc8 → logits, gathered        (both) → softmax cross-entropy over all classes
+//
+// Weights are stored per tower as slices of the whole PyTorch-layout tensors of DESIGN §4; a
+// layer reading both halves holds one slice per input tower and accumulates over them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "alexnet/config.h"
+#include "alexnet/exchange.h"
+#include "alexnet/ops.h"
+#include "alexnet/tensor.h"
+
+namespace alexnet {
+
+// One tower's slice of a whole parameter tensor. The whole tensor is viewed as a matrix
+// (whole_shape[0] rows, the rest flattened) and the slice is the block
+// [row0, row0 + rows) x [col0, col0 + cols) of it, laid out row-major in `value`.
+struct Param {
+  std::string name;  // checkpoint name of the whole tensor: "conv3.weight"
+  std::vector<int64_t> whole_shape;
+  int tower = 0;
+  int64_t row0 = 0, rows = 0, col0 = 0, cols = 0;
+  bool is_bias = false;
+  Tensor value, grad, momentum;
+};
+
+// What alexnet-train prints at start and alexnet-bench measures.
+struct LayerInfo {
+  std::string name;
+  std::string output;       // "96x55x55" (whole net)
+  int64_t params = 0;       // whole net
+  double forward_flops = 0;  // per image, whole net (multiply-add = 2)
+};
+
+// Seconds spent per layer, filled when Net::profile is set.
+struct LayerTime {
+  double forward = 0, backward = 0;
+};
+using Profile = std::map<std::string, LayerTime>;
+
+class Net {
+ public:
+  // Throws alexnet::Error naming the config key when the shapes cannot work.
+  Net(const Config& config, int batch_capacity, DType dtype = DType::f32);
+  ~Net();
+  Net(const Net&) = delete;
+  Net& operator=(const Net&) = delete;
+
+  // Paper initialisation (or He's), from the seed alone: the same on any placement.
+  void init(uint64_t seed);
+
+  // images (n, 3, S, S) ready for the network (mean subtracted, scaled), n <= capacity.
+  // Training applies dropout (keyed by seed and step) and keeps what backward needs,
+  // including a handle to `images`: leave them unchanged until backward().
+  ops::XentResult forward(const Tensor& images, const int32_t* labels, int n, bool train,
+                          uint64_t seed, uint64_t step);
+  // The gradients of the batch-mean loss of the last training forward into every Param::grad.
+  void backward();
+
+  std::vector<Param>& params() { return params_; }
+  const std::vector<Param>& params() const { return params_; }
+  // Names and shapes of the whole tensors, in checkpoint order.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> whole_tensors() const;
+  // Assemble / distribute a whole tensor from / to the towers' slices (f32 or f64 data as
+  // the net's dtype). `momentum` picks Param::momentum instead of Param::value.
+  std::vector<std::byte> gather_whole(const std::string& name, bool momentum) const;
+  void scatter_whole(const std::string& name, bool momentum, const void* data);
+
+  const Tensor& logits() const { return logits_; }  // (capacity, classes) of the last forward
+  std::vector<LayerInfo> layer_table() const;
+  int towers() const { return towers_; }
+  int batch_capacity() const { return capacity_; }
+  int num_classes() const { return classes_; }
+  int input_size() const { return input_size_; }
+  DType dtype() const { return dtype_; }
+
+  Profile* profile = nullptr;
+
+ private:
+  struct Tower;
+  struct Shapes;
+  void build(const Config& c);
+  Param& add_param(const std::string& name, std::vector<int64_t> whole_shape,
+                   std::vector<int64_t> slice_shape, int tower, int64_t row0, int64_t col0,
+                   bool is_bias);
+
+  Config config_;
+  int towers_ = 2, capacity_ = 0, classes_ = 0, input_size_ = 0;
+  DType dtype_;
+  ops::Activation activation_ = ops::Activation::relu;
+  std::vector<Param> params_;
+  std::vector<Tower> tower_;
+  std::unique_ptr<Exchange> exchange_;
+  Tensor logits_, dlogits_, last_images_;
+  int last_n_ = 0;
+  uint64_t last_seed_ = 0, last_step_ = 0;
+  bool have_training_forward_ = false;
+};
+
+}  // namespace alexnet

@@ -1,0 +1,64 @@
+// The backend-neutral ops the model calls. Each takes Tensors (which carry element type and
+// device) and dispatches to the CPU backend (include/alexnet/cpu_ops.h) or, for tensors on a
+// GPU, to the CUDA backend. The geometry structs say how much of each tensor is used, so a
+// tensor allocated for a batch of 128 can run a final batch of 37.
+#pragma once
+
+#include <cstdint>
+
+#include "alexnet/cpu_ops.h"
+#include "alexnet/tensor.h"
+
+namespace alexnet::ops {
+
+using cpu::Activation;
+using cpu::ConvGeom;
+using cpu::DropoutParams;
+using cpu::LrnParams;
+using cpu::PoolGeom;
+using cpu::XentResult;
+
+void conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor* bias,
+                  Tensor& y, double beta);
+void conv_backward_data(const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx,
+                        double beta);
+void conv_backward_filter(const ConvGeom& g, const Tensor& x, const Tensor& dy, Tensor& dw,
+                          Tensor* dbias, double beta);
+
+// x (n, in), w (out, in), y (n, out)
+void fc_forward(int n, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                double beta);
+void fc_backward_data(int n, const Tensor& dy, const Tensor& w, Tensor& dx, double beta);
+void fc_backward_weights(int n, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db,
+                         double beta);
+
+void activation_forward(Activation a, int64_t count, Tensor& x);  // in place
+void activation_backward(Activation a, int64_t count, const Tensor& y, Tensor& dy);  // in place
+
+void lrn_forward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x, Tensor& y,
+                 Tensor& scale);
+void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x,
+                  const Tensor& y, const Tensor& scale, const Tensor& dy, Tensor& dx);
+
+void maxpool_forward(const PoolGeom& g, const Tensor& x, Tensor& y);
+void maxpool_backward(const PoolGeom& g, const Tensor& x, const Tensor& dy, Tensor& dx);
+
+void dropout_forward(const DropoutParams& d, int64_t count, const Tensor& x, Tensor& y);
+void dropout_backward(const DropoutParams& d, int64_t count, Tensor& dy);  // in place
+
+// logits (n, k); dlogits and probs may be null
+XentResult softmax_xent(int n, const Tensor& logits, const int32_t* labels, Tensor* dlogits,
+                        Tensor* probs);
+
+void sgd_update(double lr, double momentum, double decay, Tensor& w, Tensor& v,
+                const Tensor& grad);
+
+// Column blocks of row-major matrices: dst[:, col0 : col0+cols] = src (n, cols), and back.
+// The logits of the towers meet here before the softmax.
+void copy_into_columns(int n, const Tensor& src, Tensor& dst, int64_t col0);
+void copy_from_columns(int n, const Tensor& src, int64_t col0, Tensor& dst);
+
+// out = sum of the inputs, elementwise over `count` elements, in the order given.
+void sum_into(int64_t count, const Tensor* const* inputs, int num_inputs, Tensor& out);
+
+}  // namespace alexnet::ops

@@ -1,0 +1,29 @@
+// Momentum SGD with weight decay, exactly the paper's rule, and its learning-rate schedule.
+#pragma once
+
+#include "alexnet/config.h"
+#include "alexnet/net.h"
+
+namespace alexnet {
+
+// v <- momentum*v - weight_decay*lr*w - lr*grad;  w <- w + v   (every Param of the net).
+// Biases are decayed only when optim.decay_biases is set.
+void sgd_step(Net& net, const Config::Optim& optim, double lr);
+
+// The schedule's state: what a checkpoint must carry so a resumed run drops the LR when the
+// straight run would have.
+struct LrState {
+  double lr = 0;
+  double plateau_best = 2.0;  // best val top-1 error that counted as an improvement (2 = none)
+  int bad_epochs = 0;         // epochs since then
+  int drops = 0;              // how many times the LR was divided
+};
+
+LrState initial_lr_state(const Config::Optim& optim);
+// After validation of `epoch` (1-based): plateau divides the LR when the val top-1 error has not
+// fallen by min_delta for more than `patience` epochs (PyTorch's ReduceLROnPlateau counting);
+// step divides it after each epoch listed in step_epochs. Returns true when the LR dropped.
+bool update_lr_after_epoch(const Config::Optim& optim, int epoch, double val_top1_error,
+                           LrState& state);
+
+}  // namespace alexnet

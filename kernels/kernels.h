@@ -1,0 +1,45 @@
+// Host entry points of the custom CUDA kernels: the kernels/*.cuh functors run by
+// launch_elementwise on a stream (defined in instantiate.cu). Same parameters and layouts as
+// the CPU ops in alexnet/cpu_ops.h; every pointer is device memory; float only.
+// Asynchronous: a launch failure throws alexnet::Error, a fault in the kernel surfaces at the
+// next synchronising call. For translation units built with the CUDA toolkit only.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "alexnet/cpu_ops.h"
+
+namespace alexnet::kernels {
+
+void activation_forward_cuda(cpu::Activation a, int64_t count, const float* x, float* y,
+                             cudaStream_t stream);
+void activation_backward_cuda(cpu::Activation a, int64_t count, const float* y, const float* dy,
+                              float* dx, cudaStream_t stream);
+
+void lrn_forward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x, float* y,
+                      float* scale, cudaStream_t stream);
+void lrn_backward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x,
+                       const float* y, const float* scale, const float* dy, float* dx,
+                       cudaStream_t stream);
+
+void maxpool_forward_cuda(const cpu::PoolGeom& g, const float* x, float* y, cudaStream_t stream);
+void maxpool_backward_cuda(const cpu::PoolGeom& g, const float* x, const float* dy, float* dx,
+                           cudaStream_t stream);
+
+void dropout_forward_cuda(const cpu::DropoutParams& d, int64_t count, const float* x, float* y,
+                          cudaStream_t stream);
+void dropout_backward_cuda(const cpu::DropoutParams& d, int64_t count, const float* dy, float* dx,
+                           cudaStream_t stream);
+
+// Per-sample results, summed by the caller: loss (N), top1 (N), top5 (N). Labels are not
+// checked here (they are on the device); an out-of-range label gives a NaN loss.
+void softmax_xent_cuda(int n, int k, const float* logits, const int32_t* labels, float* dlogits,
+                       float* probs, double* loss, int32_t* top1, int32_t* top5,
+                       cudaStream_t stream);
+
+void sgd_update_cuda(int64_t count, double lr, double momentum, double decay, float* w, float* v,
+                     const float* grad, cudaStream_t stream);
+
+}  // namespace alexnet::kernels

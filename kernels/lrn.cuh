@@ -1,0 +1,99 @@
+// Local response normalisation across channels (DESIGN.md §2), as per-element functors.
+//
+//   scale_i = k + alpha' * sum_{j = max(0, i - n/2)}^{min(C - 1, i + n/2)} x_j^2
+//   y_i     = x_i * scale_i^(-beta)
+// over the C channels of one tower at one (sample, pixel); alpha' = alpha / n under the
+// Caffe/PyTorch convention, alpha otherwise. The window is symmetric (n odd), so "j's window
+// contains i" is the same as "i's window contains j", which the backward gather relies on:
+//   dx_i = dy_i * scale_i^(-beta)
+//          - 2 alpha' beta x_i * sum_{j in window(i)} dy_j * y_j / scale_j
+// (from dy_j/dx_i = delta_ij scale_j^(-beta) - beta x_j scale_j^(-beta-1) * 2 alpha' x_i).
+// Buffers must not alias: every element reads its neighbours.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "alexnet/cpu_ops.h"
+#include "alexnet/error.h"
+#include "kernels/hd.cuh"
+
+namespace alexnet::kernels {
+
+template <class T>
+struct LrnCoeffs {
+  int c = 1;                           // channels of one tower
+  int64_t plane = 1;                   // H * W: the stride between channels
+  int half = 2;                        // n / 2: the window of channel i is i - half .. i + half
+  T k = 2, alpha = 1e-4, beta = 0.75;  // alpha already divided by n where asked
+};
+
+// Host-side: validates p and converts it to the element type once for both backends.
+template <class T>
+LrnCoeffs<T> lrn_coeffs(const cpu::LrnParams& p, int c, int h, int w) {
+  if (p.size < 1 || p.size % 2 == 0)
+    throw Error("lrn: size must be odd and positive (a symmetric window), got " +
+                std::to_string(p.size));
+  const double alpha = p.alpha_over_n ? p.alpha / p.size : p.alpha;
+  return LrnCoeffs<T>{c,
+                      static_cast<int64_t>(h) * w,
+                      p.size / 2,
+                      static_cast<T>(p.k),
+                      static_cast<T>(alpha),
+                      static_cast<T>(p.beta)};
+}
+
+// scale of channel ch; base points at channel 0 of the element's (sample, pixel).
+template <class T>
+AX_HD T lrn_scale(const LrnCoeffs<T>& q, const T* base, int ch) {
+  const int lo = ch - q.half < 0 ? 0 : ch - q.half;
+  const int hi = ch + q.half > q.c - 1 ? q.c - 1 : ch + q.half;
+  T sum = 0;
+  for (int j = lo; j <= hi; ++j) {
+    const T a = base[j * q.plane];
+    sum += a * a;
+  }
+  return q.k + q.alpha * sum;
+}
+
+template <class T>
+struct LrnForward {
+  LrnCoeffs<T> q;
+  const T* x;  // (N, C, H, W)
+  T* y;        // (N, C, H, W)
+  T* scale;    // (N, C, H, W), may be null
+  AX_HD void operator()(int64_t i) const {
+    const int ch = static_cast<int>((i / q.plane) % q.c);
+    const int64_t base = i - ch * q.plane;
+    const T s = lrn_scale(q, x + base, ch);
+    if (scale != nullptr) scale[i] = s;
+    y[i] = x[i] * std::pow(s, -q.beta);
+  }
+};
+
+template <class T>
+struct LrnBackward {
+  LrnCoeffs<T> q;
+  const T* x;      // (N, C, H, W)
+  const T* y;      // (N, C, H, W)
+  const T* scale;  // (N, C, H, W) from the forward pass; null: recomputed from x
+  const T* dy;     // (N, C, H, W)
+  T* dx;           // (N, C, H, W)
+  AX_HD void operator()(int64_t i) const {
+    const int ch = static_cast<int>((i / q.plane) % q.c);
+    const int64_t base = i - ch * q.plane;
+    const int lo = ch - q.half < 0 ? 0 : ch - q.half;
+    const int hi = ch + q.half > q.c - 1 ? q.c - 1 : ch + q.half;
+    T acc = 0;
+    for (int j = lo; j <= hi; ++j) {
+      const int64_t e = base + j * q.plane;
+      const T sj = scale != nullptr ? scale[e] : lrn_scale(q, x + base, j);
+      acc += dy[e] * y[e] / sj;
+    }
+    const T si = scale != nullptr ? scale[i] : lrn_scale(q, x + base, ch);
+    dx[i] = dy[i] * std::pow(si, -q.beta) - T(2) * q.alpha * q.beta * x[i] * acc;
+  }
+};
+
+}  // namespace alexnet::kernels

@@ -1,0 +1,89 @@
+// Overlapping max pooling (size x size windows, stride, no padding) as per-element functors.
+// The argmax of a window is its FIRST maximum in row-major order; forward and backward use
+// the same rule, so with ties the whole gradient goes to one element.
+// Backward is a gather: each input element visits the output windows that contain it and
+// takes dy from those whose argmax it is. No atomics, deterministic, dx overwritten.
+#pragma once
+
+#include <cstdint>
+
+#include "alexnet/cpu_ops.h"
+#include "kernels/hd.cuh"
+
+namespace alexnet::kernels {
+
+struct PoolDims {
+  int h = 1, w = 1;          // input plane
+  int out_h = 1, out_w = 1;  // output plane
+  int size = 3, stride = 2;
+};
+
+inline PoolDims pool_dims(const cpu::PoolGeom& g) {
+  return PoolDims{g.h, g.w, g.out_h(), g.out_w(), g.size, g.stride};
+}
+
+// Offset within the input plane of the first maximum of output window (oy, ox).
+template <class T>
+AX_HD int pool_argmax(const PoolDims& d, const T* plane, int oy, int ox) {
+  const int y0 = oy * d.stride, x0 = ox * d.stride;
+  int best = y0 * d.w + x0;
+  T best_v = plane[best];
+  for (int r = 0; r < d.size; ++r) {
+    for (int s = 0; s < d.size; ++s) {
+      const int o = (y0 + r) * d.w + x0 + s;
+      if (plane[o] > best_v) {  // strict: an equal later value never displaces the first
+        best = o;
+        best_v = plane[o];
+      }
+    }
+  }
+  return best;
+}
+
+template <class T>
+struct MaxpoolForward {
+  PoolDims d;
+  const T* x;  // (N, C, H, W)
+  T* y;        // (N, C, P, Q)
+  AX_HD void operator()(int64_t i) const {
+    const int64_t out_plane = static_cast<int64_t>(d.out_h) * d.out_w;
+    const int64_t nc = i / out_plane;
+    const int rem = static_cast<int>(i - nc * out_plane);
+    const T* in = x + nc * d.h * d.w;
+    y[i] = in[pool_argmax(d, in, rem / d.out_w, rem % d.out_w)];
+  }
+};
+
+template <class T>
+struct MaxpoolBackward {
+  PoolDims d;
+  const T* x;   // (N, C, H, W)
+  const T* dy;  // (N, C, P, Q)
+  T* dx;        // (N, C, H, W)
+  AX_HD void operator()(int64_t i) const {
+    const int64_t in_plane = static_cast<int64_t>(d.h) * d.w;
+    const int64_t nc = i / in_plane;
+    const int self = static_cast<int>(i - nc * in_plane);
+    const int iy = self / d.w, ix = self % d.w;
+    const T* in = x + nc * in_plane;
+    const T* grad = dy + nc * d.out_h * d.out_w;
+    // Windows oy with oy*stride <= iy <= oy*stride + size - 1, clipped to the output.
+    const int oy_lo = first_window(iy), ox_lo = first_window(ix);
+    const int oy_hi = last_window(iy, d.out_h), ox_hi = last_window(ix, d.out_w);
+    T acc = 0;
+    for (int oy = oy_lo; oy <= oy_hi; ++oy)
+      for (int ox = ox_lo; ox <= ox_hi; ++ox)
+        if (pool_argmax(d, in, oy, ox) == self) acc += grad[oy * d.out_w + ox];
+    dx[i] = acc;
+  }
+  AX_HD int first_window(int v) const {
+    const int lo = v - d.size + 1;
+    return lo <= 0 ? 0 : (lo + d.stride - 1) / d.stride;
+  }
+  AX_HD int last_window(int v, int out) const {
+    const int hi = v / d.stride;
+    return hi < out - 1 ? hi : out - 1;
+  }
+};
+
+}  // namespace alexnet::kernels

@@ -1,0 +1,580 @@
+#include "alexnet/net.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "alexnet/error.h"
+#include "alexnet/rng_streams.h"
+#include "kernels/philox.cuh"
+
+namespace alexnet {
+
+// ---------------------------------------------------------------------------- one tower's state
+// Activations are allocated for the batch capacity; the geometry's n says how much is used.
+struct Net::Tower {
+  // indices into params_; the "both" layers hold one weight slice per input tower
+  size_t w1 = 0, b1 = 0, w2 = 0, b2 = 0, b3 = 0, w4 = 0, b4 = 0, w5 = 0, b5 = 0;
+  size_t b6 = 0, b7 = 0, b8 = 0;
+  std::vector<size_t> w3, w6, w7, w8;
+
+  ops::ConvGeom c1, c2, c3, c4, c5;
+  ops::PoolGeom p1, p2, p5;
+  int64_t fc6_in = 0, fc6_out = 0, fc7_out = 0, fc8_out = 0;  // per tower
+
+  // forward, (N, C, H, W) or (N, units)
+  Tensor r1, n1, s1, q1;  // conv1 after activation, after LRN, LRN scale, after pool
+  Tensor r2, n2, s2, q2;
+  Tensor r3, r4, r5, q5;
+  Tensor r6, d6, r7, d7;  // fc after activation, after dropout
+  Tensor l8;              // this tower's logits
+  // backward (gradients of the tensors of the same name)
+  Tensor g_r1, g_n1, g_q1, g_r2, g_n2, g_q2, g_r3, g_r4, g_r5, g_q5, g_r6, g_r7, g_l8;
+  std::vector<Tensor> part3, part6, part7, part8;  // this tower's share of every input gradient
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Adds the time of one layer's pass to the profile, when profiling.
+class LayerClock {
+ public:
+  LayerClock(Profile* p, const char* layer, bool backward)
+      : profile_(p), layer_(layer), backward_(backward), start_(Clock::now()) {}
+  ~LayerClock() {
+    if (!profile_) return;
+    const double s = std::chrono::duration<double>(Clock::now() - start_).count();
+    auto& t = (*profile_)[layer_];
+    (backward_ ? t.backward : t.forward) += s;
+  }
+  LayerClock(const LayerClock&) = delete;
+  LayerClock& operator=(const LayerClock&) = delete;
+
+ private:
+  Profile* profile_;
+  const char* layer_;
+  bool backward_;
+  Clock::time_point start_;
+};
+
+std::string dims(int c, int h, int w) {
+  return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
+}
+
+ops::ConvGeom conv_geom(const ConvLayerConfig& l, int in_c, int in_hw, int out_c) {
+  ops::ConvGeom g;
+  g.c = in_c;
+  g.h = g.w = in_hw;
+  g.k = out_c;
+  g.r = g.s = l.kernel;
+  g.stride = l.stride;
+  g.pad = l.pad;
+  return g;
+}
+
+// The input side of a conv layer must fit its kernel; say which key to change when not.
+void check_fits(const char* layer, int in_hw, int window, int pad, const char* key) {
+  if (in_hw + 2 * pad < window)
+    throw Error("model.input_size is too small for this network: " + std::string(layer) +
+                " gets a " + std::to_string(in_hw) + "x" + std::to_string(in_hw) +
+                " input (padded by " + std::to_string(pad) + "), smaller than its " +
+                std::to_string(window) + "x" + std::to_string(window) + " window (" + key + ")");
+}
+
+int64_t product(const std::vector<int64_t>& v) {
+  int64_t p = 1;
+  for (auto d : v) p *= d;
+  return p;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- construction
+Net::Net(const Config& config, int batch_capacity, DType dtype)
+    : config_(config), capacity_(batch_capacity), dtype_(dtype) {
+  build(config);
+}
+
+Net::~Net() = default;
+
+Param& Net::add_param(const std::string& name, std::vector<int64_t> whole_shape,
+                      std::vector<int64_t> slice_shape, int tower, int64_t row0, int64_t col0,
+                      bool is_bias) {
+  Param p;
+  p.name = name;
+  p.whole_shape = std::move(whole_shape);
+  p.tower = tower;
+  p.rows = slice_shape[0];
+  p.cols = product(slice_shape) / slice_shape[0];
+  p.row0 = row0;
+  p.col0 = col0;
+  p.is_bias = is_bias;
+  p.value = Tensor(slice_shape, dtype_);
+  p.grad = Tensor(slice_shape, dtype_);
+  p.momentum = Tensor(slice_shape, dtype_);
+  params_.push_back(std::move(p));
+  return params_.back();
+}
+
+void Net::build(const Config& c) {
+  const auto& m = c.model;
+  towers_ = m.towers;
+  classes_ = m.num_classes;
+  input_size_ = m.input_size;
+  activation_ = m.activation == "tanh" ? ops::Activation::tanh : ops::Activation::relu;
+  const int T = towers_, N = capacity_;
+  if (N < 1) throw Error("data.batch_size must be at least 1");
+  exchange_ = make_local_exchange();
+
+  // Per-tower widths (the config gives whole-net widths; it checked divisibility).
+  const int f1 = m.conv1.filters / T, f2 = m.conv2.filters / T, f3 = m.conv3.filters / T,
+            f4 = m.conv4.filters / T, f5 = m.conv5.filters / T;
+  const int u6 = m.fc6_units / T, u7 = m.fc7_units / T, u8 = c.fc8() / T;
+  if (c.fc8() % T != 0)
+    throw Error("model.num_classes = " + std::to_string(c.fc8()) +
+                " must be divisible by model.towers = " + std::to_string(T));
+
+  // Spatial sizes through the stack.
+  auto conv_out = [](int hw, const ConvLayerConfig& l) {
+    return (hw + 2 * l.pad - l.kernel) / l.stride + 1;
+  };
+  auto pool_out = [&](int hw) { return (hw - m.pool.size) / m.pool.stride + 1; };
+  const int s0 = m.input_size;
+  check_fits("conv1", s0, m.conv1.kernel, m.conv1.pad, "model.conv1.kernel");
+  const int h1 = conv_out(s0, m.conv1);
+  check_fits("pool1", h1, m.pool.size, 0, "model.pool.size");
+  const int q1 = pool_out(h1);
+  check_fits("conv2", q1, m.conv2.kernel, m.conv2.pad, "model.conv2.kernel");
+  const int h2 = conv_out(q1, m.conv2);
+  check_fits("pool2", h2, m.pool.size, 0, "model.pool.size");
+  const int q2 = pool_out(h2);
+  check_fits("conv3", q2, m.conv3.kernel, m.conv3.pad, "model.conv3.kernel");
+  const int h3 = conv_out(q2, m.conv3);
+  check_fits("conv4", h3, m.conv4.kernel, m.conv4.pad, "model.conv4.kernel");
+  const int h4 = conv_out(h3, m.conv4);
+  check_fits("conv5", h4, m.conv5.kernel, m.conv5.pad, "model.conv5.kernel");
+  const int h5 = conv_out(h4, m.conv5);
+  check_fits("pool5", h5, m.pool.size, 0, "model.pool.size");
+  const int q5 = pool_out(h5);
+
+  const int64_t k1 = m.conv1.kernel, k2 = m.conv2.kernel, k3 = m.conv3.kernel,
+                k4 = m.conv4.kernel, k5 = m.conv5.kernel;
+  const int64_t fc6_in = int64_t{f5} * q5 * q5;  // per input tower
+  const auto DT = dtype_;
+
+  tower_.resize(static_cast<size_t>(T));
+  // Parameters in checkpoint order, each whole tensor's slices together.
+  auto both = [&](std::vector<size_t> Tower::*member, const std::string& name,
+                  std::vector<int64_t> whole, std::vector<int64_t> slice, int64_t rows_per_tower,
+                  int64_t cols_per_input) {
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < T; ++r) {
+        add_param(name, whole, slice, t, t * rows_per_tower, r * cols_per_input, false);
+        (tower_[static_cast<size_t>(t)].*member).push_back(params_.size() - 1);
+      }
+  };
+  auto own = [&](size_t Tower::*member, const std::string& name, std::vector<int64_t> whole,
+                 std::vector<int64_t> slice, bool is_bias) {
+    for (int t = 0; t < T; ++t) {
+      add_param(name, whole, slice, t, t * slice[0], 0, is_bias);
+      tower_[static_cast<size_t>(t)].*member = params_.size() - 1;
+    }
+  };
+  const int64_t F1 = m.conv1.filters, F2 = m.conv2.filters, F3 = m.conv3.filters,
+                F4 = m.conv4.filters, F5 = m.conv5.filters, U6 = m.fc6_units, U7 = m.fc7_units,
+                U8 = c.fc8();
+  own(&Tower::w1, "conv1.weight", {F1, 3, k1, k1}, {f1, 3, k1, k1}, false);
+  own(&Tower::b1, "conv1.bias", {F1}, {f1}, true);
+  own(&Tower::w2, "conv2.weight", {F2, f1, k2, k2}, {f2, f1, k2, k2}, false);
+  own(&Tower::b2, "conv2.bias", {F2}, {f2}, true);
+  both(&Tower::w3, "conv3.weight", {F3, F2, k3, k3}, {f3, f2, k3, k3}, f3, f2 * k3 * k3);
+  own(&Tower::b3, "conv3.bias", {F3}, {f3}, true);
+  own(&Tower::w4, "conv4.weight", {F4, f3, k4, k4}, {f4, f3, k4, k4}, false);
+  own(&Tower::b4, "conv4.bias", {F4}, {f4}, true);
+  own(&Tower::w5, "conv5.weight", {F5, f4, k5, k5}, {f5, f4, k5, k5}, false);
+  own(&Tower::b5, "conv5.bias", {F5}, {f5}, true);
+  both(&Tower::w6, "fc6.weight", {U6, T * fc6_in}, {u6, fc6_in}, u6, fc6_in);
+  own(&Tower::b6, "fc6.bias", {U6}, {u6}, true);
+  both(&Tower::w7, "fc7.weight", {U7, U6}, {u7, u6}, u7, u6);
+  own(&Tower::b7, "fc7.bias", {U7}, {u7}, true);
+  both(&Tower::w8, "fc8.weight", {U8, U7}, {u8, u7}, u8, u7);
+  own(&Tower::b8, "fc8.bias", {U8}, {u8}, true);
+
+  for (auto& tw : tower_) {
+    tw.c1 = conv_geom(m.conv1, 3, s0, f1);
+    tw.p1 = {1, f1, h1, h1, m.pool.size, m.pool.stride};
+    tw.c2 = conv_geom(m.conv2, f1, q1, f2);
+    tw.p2 = {1, f2, h2, h2, m.pool.size, m.pool.stride};
+    tw.c3 = conv_geom(m.conv3, f2, q2, f3);
+    tw.c4 = conv_geom(m.conv4, f3, h3, f4);
+    tw.c5 = conv_geom(m.conv5, f4, h4, f5);
+    tw.p5 = {1, f5, h5, h5, m.pool.size, m.pool.stride};
+    tw.fc6_in = fc6_in;
+    tw.fc6_out = u6;
+    tw.fc7_out = u7;
+    tw.fc8_out = u8;
+
+    auto act = [&](int ch, int hw) { return Tensor({N, ch, hw, hw}, DT); };
+    tw.r1 = act(f1, h1), tw.n1 = act(f1, h1), tw.s1 = act(f1, h1), tw.q1 = act(f1, q1);
+    tw.r2 = act(f2, h2), tw.n2 = act(f2, h2), tw.s2 = act(f2, h2), tw.q2 = act(f2, q2);
+    tw.r3 = act(f3, h3), tw.r4 = act(f4, h4), tw.r5 = act(f5, h5), tw.q5 = act(f5, q5);
+    tw.r6 = Tensor({N, u6}, DT), tw.d6 = Tensor({N, u6}, DT);
+    tw.r7 = Tensor({N, u7}, DT), tw.d7 = Tensor({N, u7}, DT);
+    tw.l8 = Tensor({N, u8}, DT);
+
+    tw.g_r1 = act(f1, h1), tw.g_n1 = act(f1, h1), tw.g_q1 = act(f1, q1);
+    tw.g_r2 = act(f2, h2), tw.g_n2 = act(f2, h2), tw.g_q2 = act(f2, q2);
+    tw.g_r3 = act(f3, h3), tw.g_r4 = act(f4, h4), tw.g_r5 = act(f5, h5), tw.g_q5 = act(f5, q5);
+    tw.g_r6 = Tensor({N, u6}, DT), tw.g_r7 = Tensor({N, u7}, DT), tw.g_l8 = Tensor({N, u8}, DT);
+    for (int r = 0; r < T; ++r) {
+      tw.part3.push_back(act(f2, q2));
+      tw.part6.push_back(Tensor({N, fc6_in}, DT));
+      tw.part7.push_back(Tensor({N, u6}, DT));
+      tw.part8.push_back(Tensor({N, u7}, DT));
+    }
+  }
+  logits_ = Tensor({N, U8}, DT);
+  dlogits_ = Tensor({N, U8}, DT);
+}
+
+// ---------------------------------------------------------------------------- initialisation
+void Net::init(uint64_t seed) {
+  const auto& init = config_.model.init;
+  // The paper: weights N(0, 0.01^2); biases 1 in conv2, conv4, conv5, fc6, fc7, else 0.
+  auto bias_value = [&](const std::string& name) {
+    for (const char* layer : {"conv2.", "conv4.", "conv5.", "fc6.", "fc7."})
+      if (name.rfind(layer, 0) == 0) return init.bias_one;
+    return 0.0;
+  };
+  uint32_t tensor_index = 0;
+  for (const auto& [name, shape] : whole_tensors()) {
+    const int64_t count = product(shape);
+    std::vector<double> whole(static_cast<size_t>(count));
+    const bool is_bias = shape.size() == 1;
+    if (is_bias) {
+      std::fill(whole.begin(), whole.end(), bias_value(name));
+    } else {
+      // He et al.: std = sqrt(2 / fan_in), fan_in = the inputs one output unit sees.
+      const double stddev = init.scheme == "kaiming"
+                                ? std::sqrt(2.0 / static_cast<double>(count / shape[0]))
+                                : init.weight_std;
+      for (int64_t i = 0; i < count; i += 2) {
+        const kernels::Philox4 bits = kernels::philox_draw(seed, 0, rng::kInit + tensor_index,
+                                         static_cast<uint32_t>(i / 2));
+        float z0, z1;
+        kernels::box_muller(bits.v[0], bits.v[1], z0, z1);
+        whole[static_cast<size_t>(i)] = stddev * z0;
+        if (i + 1 < count) whole[static_cast<size_t>(i + 1)] = stddev * z1;
+      }
+    }
+    ++tensor_index;
+    if (dtype_ == DType::f64) {
+      scatter_whole(name, false, whole.data());
+    } else {
+      std::vector<float> f(whole.begin(), whole.end());
+      scatter_whole(name, false, f.data());
+    }
+  }
+  for (auto& p : params_) p.momentum.zero();
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> Net::whole_tensors() const {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  for (const auto& p : params_)
+    if (out.empty() || out.back().first != p.name) out.emplace_back(p.name, p.whole_shape);
+  return out;
+}
+
+std::vector<std::byte> Net::gather_whole(const std::string& name, bool momentum) const {
+  const size_t es = dtype_size(dtype_);
+  std::vector<std::byte> whole;
+  for (const auto& p : params_) {
+    if (p.name != name) continue;
+    if (whole.empty()) whole.resize(static_cast<size_t>(product(p.whole_shape)) * es);
+    const int64_t whole_cols = product(p.whole_shape) / p.whole_shape[0];
+    const auto* src = static_cast<const std::byte*>((momentum ? p.momentum : p.value).raw());
+    for (int64_t i = 0; i < p.rows; ++i)
+      std::memcpy(whole.data() + ((p.row0 + i) * whole_cols + p.col0) * es,
+                  src + i * p.cols * es, static_cast<size_t>(p.cols) * es);
+  }
+  if (whole.empty()) throw std::logic_error("no parameter named " + name);
+  return whole;
+}
+
+void Net::scatter_whole(const std::string& name, bool momentum, const void* data) {
+  const size_t es = dtype_size(dtype_);
+  const auto* whole = static_cast<const std::byte*>(data);
+  for (auto& p : params_) {
+    if (p.name != name) continue;
+    const int64_t whole_cols = product(p.whole_shape) / p.whole_shape[0];
+    auto* dst = static_cast<std::byte*>((momentum ? p.momentum : p.value).raw());
+    for (int64_t i = 0; i < p.rows; ++i)
+      std::memcpy(dst + i * p.cols * es, whole + ((p.row0 + i) * whole_cols + p.col0) * es,
+                  static_cast<size_t>(p.cols) * es);
+  }
+}
+
+// ---------------------------------------------------------------------------- forward
+ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n, bool train,
+                             uint64_t seed, uint64_t step) {
+  if (n < 1 || n > capacity_) throw std::logic_error("batch larger than the net's capacity");
+  const auto& m = config_.model;
+  const ops::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
+  const double p_drop = train ? m.dropout : 0.0;
+  const int T = towers_;
+  auto P = [&](size_t i) -> Param& { return params_[i]; };
+  auto with_n = [n](auto g) {
+    g.n = n;
+    return g;
+  };
+  auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
+
+  for (auto& tw : tower_) {  // conv1, conv2: each tower on its own
+    {
+      LayerClock clock(profile, "conv1", false);
+      const auto g1 = with_n(tw.c1);
+      ops::conv_forward(g1, images, P(tw.w1).value, &P(tw.b1).value, tw.r1, 0.0);
+      ops::activation_forward(activation_, count(tw.r1), tw.r1);
+      ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1);
+      ops::maxpool_forward(with_n(tw.p1), tw.n1, tw.q1);
+    }
+    {
+      LayerClock clock(profile, "conv2", false);
+      const auto g2 = with_n(tw.c2);
+      ops::conv_forward(g2, tw.q1, P(tw.w2).value, &P(tw.b2).value, tw.r2, 0.0);
+      ops::activation_forward(activation_, count(tw.r2), tw.r2);
+      ops::lrn_forward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2);
+      ops::maxpool_forward(with_n(tw.p2), tw.n2, tw.q2);
+    }
+  }
+
+  std::vector<Tensor> own(static_cast<size_t>(T));
+  auto gather = [&](const char* layer, Tensor Tower::*member) {
+    for (int t = 0; t < T; ++t) own[static_cast<size_t>(t)] = tower_[static_cast<size_t>(t)].*member;
+    return exchange_->all_gather(layer, own, count(own[0]));
+  };
+
+  const auto in3 = gather("conv3", &Tower::q2);
+  for (int t = 0; t < T; ++t) {  // conv3 reads both halves; conv4 and conv5 their own
+    auto& tw = tower_[static_cast<size_t>(t)];
+    {
+      LayerClock clock(profile, "conv3", false);
+      for (int r = 0; r < T; ++r)
+        ops::conv_forward(with_n(tw.c3), in3[static_cast<size_t>(t)][static_cast<size_t>(r)],
+                          P(tw.w3[static_cast<size_t>(r)]).value, r == 0 ? &P(tw.b3).value : nullptr,
+                          tw.r3, r == 0 ? 0.0 : 1.0);
+      ops::activation_forward(activation_, count(tw.r3), tw.r3);
+    }
+    {
+      LayerClock clock(profile, "conv4", false);
+      ops::conv_forward(with_n(tw.c4), tw.r3, P(tw.w4).value, &P(tw.b4).value, tw.r4, 0.0);
+      ops::activation_forward(activation_, count(tw.r4), tw.r4);
+    }
+    {
+      LayerClock clock(profile, "conv5", false);
+      ops::conv_forward(with_n(tw.c5), tw.r4, P(tw.w5).value, &P(tw.b5).value, tw.r5, 0.0);
+      ops::activation_forward(activation_, count(tw.r5), tw.r5);
+      ops::maxpool_forward(with_n(tw.p5), tw.r5, tw.q5);
+    }
+  }
+
+  // The fully-connected layers all read both halves.
+  auto fc = [&](const char* layer, int index, Tensor Tower::*input, std::vector<size_t> Tower::*w,
+                size_t Tower::*b, Tensor Tower::*out, Tensor Tower::*dropped) {
+    const auto in = gather(layer, input);
+    for (int t = 0; t < T; ++t) {
+      LayerClock clock(profile, layer, false);
+      auto& tw = tower_[static_cast<size_t>(t)];
+      Tensor& y = tw.*out;
+      for (int r = 0; r < T; ++r)
+        ops::fc_forward(n, in[static_cast<size_t>(t)][static_cast<size_t>(r)],
+                        P((tw.*w)[static_cast<size_t>(r)]).value,
+                        r == 0 ? &P(tw.*b).value : nullptr, y, r == 0 ? 0.0 : 1.0);
+      if (!dropped) continue;  // fc8: logits
+      ops::activation_forward(activation_, count(y), y);
+      if (p_drop > 0) {
+        const ops::DropoutParams d{p_drop, seed, step,
+                                   rng::kDropout + static_cast<uint32_t>(16 * index + t)};
+        ops::dropout_forward(d, count(y), y, tw.*dropped);
+      } else {
+        tw.*dropped = y;  // inference (or p = 0): the same tensor
+      }
+    }
+  };
+  fc("fc6", 6, &Tower::q5, &Tower::w6, &Tower::b6, &Tower::r6, &Tower::d6);
+  fc("fc7", 7, &Tower::d6, &Tower::w7, &Tower::b7, &Tower::r7, &Tower::d7);
+  fc("fc8", 8, &Tower::d7, &Tower::w8, &Tower::b8, &Tower::l8, nullptr);
+
+  // The logits of all towers meet for one softmax over every class.
+  for (int t = 0; t < T; ++t) {
+    const auto& tw = tower_[static_cast<size_t>(t)];
+    ops::copy_into_columns(n, tw.l8, logits_, t * tw.fc8_out);
+  }
+  const auto result = ops::softmax_xent(n, logits_, labels, train ? &dlogits_ : nullptr, nullptr);
+  have_training_forward_ = train;
+  last_images_ = images;  // conv1's weight gradient needs it (a handle, not a copy)
+  last_n_ = n;
+  last_seed_ = seed;
+  last_step_ = step;
+  return result;
+}
+
+// ---------------------------------------------------------------------------- backward
+void Net::backward() {
+  if (!have_training_forward_) throw std::logic_error("backward() without a training forward()");
+  have_training_forward_ = false;
+  const auto& m = config_.model;
+  const ops::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
+  const int n = last_n_, T = towers_;
+  const double p_drop = m.dropout;
+  auto P = [&](size_t i) -> Param& { return params_[i]; };
+  auto with_n = [n](auto g) {
+    g.n = n;
+    return g;
+  };
+  auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
+  auto tower = [&](int t) -> Tower& { return tower_[static_cast<size_t>(t)]; };
+  auto at = [](auto& v, int i) -> auto& { return v[static_cast<size_t>(i)]; };
+
+  for (int t = 0; t < T; ++t) ops::copy_from_columns(n, dlogits_, t * tower(t).fc8_out, tower(t).g_l8);
+
+  // A fully-connected layer reading both halves: weight gradients per input slice, and every
+  // tower's share of each input gradient, summed on the owner by the exchange.
+  std::vector<std::vector<Tensor>> partial(static_cast<size_t>(T));
+  std::vector<Tensor> summed(static_cast<size_t>(T));
+  auto fc_back = [&](const char* layer, int index, Tensor Tower::*input, Tensor Tower::*dy,
+                     std::vector<size_t> Tower::*w, size_t Tower::*b,
+                     std::vector<Tensor> Tower::*part, Tensor Tower::*dx, Tensor Tower::*dx_act) {
+    std::vector<Tensor> own(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) at(own, t) = tower(t).*input;
+    const auto in = exchange_->all_gather(layer, own, count(at(own, 0)));
+    for (int t = 0; t < T; ++t) {
+      LayerClock clock(profile, layer, true);
+      auto& tw = tower(t);
+      ops::fc_backward_weights(n, at(at(in, t), 0), tw.*dy, P(at(tw.*w, 0)).grad, &P(tw.*b).grad,
+                               0.0);
+      for (int r = 0; r < T; ++r) {
+        if (r > 0)
+          ops::fc_backward_weights(n, at(at(in, t), r), tw.*dy, P(at(tw.*w, r)).grad, nullptr, 0.0);
+        ops::fc_backward_data(n, tw.*dy, P(at(tw.*w, r)).value, at(tw.*part, r), 0.0);
+      }
+      at(partial, t) = tw.*part;
+      at(summed, t) = tw.*dx;
+    }
+    exchange_->reduce_scatter(layer, partial, summed, count(at(summed, 0)));
+    if (!dx_act) return;
+    // Through the previous layer's dropout and activation (in place on the gradient).
+    for (int t = 0; t < T; ++t) {
+      LayerClock clock(profile, layer, true);
+      auto& tw = tower(t);
+      Tensor& g = tw.*dx;
+      if (p_drop > 0) {
+        const ops::DropoutParams d{p_drop, last_seed_, last_step_,
+                                   rng::kDropout + static_cast<uint32_t>(16 * (index - 1) + t)};
+        ops::dropout_backward(d, count(g), g);
+      }
+      ops::activation_backward(activation_, count(g), tw.*dx_act, g);
+    }
+  };
+  fc_back("fc8", 8, &Tower::d7, &Tower::g_l8, &Tower::w8, &Tower::b8, &Tower::part8, &Tower::g_r7,
+          &Tower::r7);
+  fc_back("fc7", 7, &Tower::d6, &Tower::g_r7, &Tower::w7, &Tower::b7, &Tower::part7, &Tower::g_r6,
+          &Tower::r6);
+  fc_back("fc6", 6, &Tower::q5, &Tower::g_r6, &Tower::w6, &Tower::b6, &Tower::part6, &Tower::g_q5,
+          nullptr);
+
+  for (int t = 0; t < T; ++t) {  // conv5, conv4 (own), then conv3's weights and shares
+    auto& tw = tower(t);
+    {
+      LayerClock clock(profile, "conv5", true);
+      ops::maxpool_backward(with_n(tw.p5), tw.r5, tw.g_q5, tw.g_r5);
+      ops::activation_backward(activation_, count(tw.r5), tw.r5, tw.g_r5);
+      ops::conv_backward_filter(with_n(tw.c5), tw.r4, tw.g_r5, P(tw.w5).grad, &P(tw.b5).grad, 0.0);
+      ops::conv_backward_data(with_n(tw.c5), tw.g_r5, P(tw.w5).value, tw.g_r4, 0.0);
+    }
+    {
+      LayerClock clock(profile, "conv4", true);
+      ops::activation_backward(activation_, count(tw.r4), tw.r4, tw.g_r4);
+      ops::conv_backward_filter(with_n(tw.c4), tw.r3, tw.g_r4, P(tw.w4).grad, &P(tw.b4).grad, 0.0);
+      ops::conv_backward_data(with_n(tw.c4), tw.g_r4, P(tw.w4).value, tw.g_r3, 0.0);
+    }
+  }
+  {
+    std::vector<Tensor> own(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) at(own, t) = tower(t).q2;
+    const auto in = exchange_->all_gather("conv3", own, count(at(own, 0)));
+    for (int t = 0; t < T; ++t) {
+      LayerClock clock(profile, "conv3", true);
+      auto& tw = tower(t);
+      ops::activation_backward(activation_, count(tw.r3), tw.r3, tw.g_r3);
+      for (int r = 0; r < T; ++r) {
+        ops::conv_backward_filter(with_n(tw.c3), at(at(in, t), r), tw.g_r3, P(at(tw.w3, r)).grad,
+                                  r == 0 ? &P(tw.b3).grad : nullptr, 0.0);
+        ops::conv_backward_data(with_n(tw.c3), tw.g_r3, P(at(tw.w3, r)).value, at(tw.part3, r),
+                                0.0);
+      }
+      at(partial, t) = tw.part3;
+      at(summed, t) = tw.g_q2;
+    }
+    exchange_->reduce_scatter("conv3", partial, summed, count(tower(0).g_q2));
+  }
+
+  for (int t = 0; t < T; ++t) {  // conv2, conv1: own again
+    auto& tw = tower(t);
+    {
+      LayerClock clock(profile, "conv2", true);
+      const auto g2 = with_n(tw.c2);
+      ops::maxpool_backward(with_n(tw.p2), tw.n2, tw.g_q2, tw.g_n2);
+      ops::lrn_backward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2, tw.g_n2,
+                        tw.g_r2);
+      ops::activation_backward(activation_, count(tw.r2), tw.r2, tw.g_r2);
+      ops::conv_backward_filter(g2, tw.q1, tw.g_r2, P(tw.w2).grad, &P(tw.b2).grad, 0.0);
+      ops::conv_backward_data(g2, tw.g_r2, P(tw.w2).value, tw.g_q1, 0.0);
+    }
+    {
+      LayerClock clock(profile, "conv1", true);
+      const auto g1 = with_n(tw.c1);
+      ops::maxpool_backward(with_n(tw.p1), tw.n1, tw.g_q1, tw.g_n1);
+      ops::lrn_backward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1, tw.g_n1,
+                        tw.g_r1);
+      ops::activation_backward(activation_, count(tw.r1), tw.r1, tw.g_r1);
+      // conv1's input is the image: no gradient needed there.
+      ops::conv_backward_filter(g1, last_images_, tw.g_r1, P(tw.w1).grad, &P(tw.b1).grad,
+                                0.0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------- the table
+std::vector<LayerInfo> Net::layer_table() const {
+  const auto& tw = tower_.front();
+  const int T = towers_;
+  std::vector<LayerInfo> out;
+  auto params_of = [&](const std::string& layer) {
+    int64_t sum = 0;
+    for (const auto& [name, shape] : whole_tensors())
+      if (name.rfind(layer + ".", 0) == 0) sum += product(shape);
+    return sum;
+  };
+  auto conv = [&](const char* name, const ops::ConvGeom& g, int inputs) {
+    const double flops = 2.0 * g.k * g.c * g.r * g.s * g.out_h() * g.out_w() * inputs * T;
+    out.push_back({name, dims(g.k * T, g.out_h(), g.out_w()), params_of(name), flops});
+  };
+  conv("conv1", tw.c1, 1);
+  conv("conv2", tw.c2, 1);
+  conv("conv3", tw.c3, T);
+  conv("conv4", tw.c4, 1);
+  conv("conv5", tw.c5, 1);
+  auto fc = [&](const char* name, int64_t in_per_tower, int64_t out_per_tower) {
+    const double flops = 2.0 * static_cast<double>(in_per_tower * T * out_per_tower * T);
+    out.push_back({name, std::to_string(out_per_tower * T), params_of(name), flops});
+  };
+  fc("fc6", tw.fc6_in, tw.fc6_out);
+  fc("fc7", tw.fc6_out, tw.fc7_out);
+  fc("fc8", tw.fc7_out, tw.fc8_out);
+  return out;
+}
+
+}  // namespace alexnet

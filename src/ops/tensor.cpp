@@ -1,0 +1,83 @@
+#include "alexnet/tensor.h"
+
+#include <cstring>
+#include <new>
+
+#include "alexnet/error.h"
+
+namespace alexnet {
+
+size_t dtype_size(DType t) { return t == DType::f64 ? 8 : 4; }
+const char* dtype_name(DType t) { return t == DType::f64 ? "F64" : "F32"; }
+
+std::string Device::str() const {
+  if (kind == Kind::cpu) return index == 0 ? "cpu" : "cpu:" + std::to_string(index);
+  return "cuda:" + std::to_string(index);
+}
+
+Device Device::parse(const std::string& s) {
+  auto parse_index = [&](const std::string& rest) {
+    if (rest.empty()) return 0;
+    if (rest[0] != ':' || rest.size() < 2 || rest.size() > 4 ||
+        rest.find_first_not_of("0123456789", 1) != std::string::npos)
+      throw Error("bad device '" + s + "' (expected cpu, cpu:N, cuda or cuda:N)");
+    return std::stoi(rest.substr(1));
+  };
+  if (s.rfind("cpu", 0) == 0) return {Kind::cpu, parse_index(s.substr(3))};
+  if (s.rfind("cuda", 0) == 0) return {Kind::cuda, parse_index(s.substr(4))};
+  throw Error("bad device '" + s + "' (expected cpu, cpu:N, cuda or cuda:N)");
+}
+
+Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)
+    : shape_(std::move(shape)), dtype_(dtype), device_(device) {
+  if (!device.is_cpu()) throw Error("tensor on " + device.str() + ": this build has no CUDA backend yet");
+  numel_ = 1;
+  for (int64_t d : shape_) {
+    if (d < 0) throw Error("negative tensor dimension in " + shape_str());
+    numel_ *= d;
+  }
+  // 64-byte alignment so gemm and vector loads never straddle cache lines.
+  const size_t bytes = std::max<size_t>(nbytes(), 1);
+  auto* p = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
+  std::memset(p, 0, bytes);
+  buffer_ = std::shared_ptr<std::byte[]>(
+      p, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
+}
+
+std::string Tensor::shape_str() const {
+  std::string s = "[";
+  for (size_t i = 0; i < shape_.size(); ++i) s += (i ? ", " : "") + std::to_string(shape_[i]);
+  return s + "]";
+}
+
+template <class T>
+static constexpr DType dtype_of() {
+  return sizeof(T) == 8 ? DType::f64 : DType::f32;
+}
+
+template <class T>
+T* Tensor::data() {
+  if (dtype_of<T>() != dtype_) throw std::logic_error("tensor element type mismatch");
+  return reinterpret_cast<T*>(buffer_.get());
+}
+template <class T>
+const T* Tensor::data() const {
+  if (dtype_of<T>() != dtype_) throw std::logic_error("tensor element type mismatch");
+  return reinterpret_cast<const T*>(buffer_.get());
+}
+template float* Tensor::data<float>();
+template double* Tensor::data<double>();
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+
+void Tensor::zero() {
+  if (buffer_) std::memset(buffer_.get(), 0, nbytes());
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(shape_, dtype_, device_);
+  if (buffer_) std::memcpy(t.raw(), raw(), nbytes());
+  return t;
+}
+
+}  // namespace alexnet

@@ -1,0 +1,164 @@
+#include "alexnet/checkpoint.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "alexnet/error.h"
+
+namespace alexnet {
+namespace {
+
+// %.17g: doubles survive the text round trip bit for bit.
+std::string exact(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string join_lines(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += s + "\n";
+  return out;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Net& net, const Config& config,
+                     const TrainState& s, const DataStats& stats,
+                     const std::vector<std::string>& classes) {
+  if (net.dtype() != DType::f32) throw std::logic_error("checkpoints hold float32 weights");
+  const auto tensors = net.whole_tensors();
+  std::vector<std::vector<std::byte>> storage;  // keeps gathered data alive for the writer
+  std::vector<SafetensorsView> views;
+  storage.reserve(2 * tensors.size());
+  for (bool momentum : {false, true})
+    for (const auto& [name, shape] : tensors) {
+      storage.push_back(net.gather_whole(name, momentum));
+      views.push_back({momentum ? "momentum." + name : name, "F32", shape, storage.back().data(),
+                       storage.back().size()});
+    }
+  const int64_t S = stats.size;
+  views.push_back({"data.mean", "F32", {3, S, S}, stats.mean.data(), stats.mean.size() * 4});
+  views.push_back({"data.pca_eigval", "F32", {3}, stats.eigval.data(), stats.eigval.size() * 4});
+  views.push_back({"data.pca_eigvec", "F32", {3, 3}, stats.eigvec.data(), stats.eigvec.size() * 4});
+
+  std::map<std::string, std::string> meta;
+  meta["format"] = kCheckpointFormat;
+  meta["config"] = config_to_yaml(config);
+  meta["epoch"] = std::to_string(s.epoch);
+  meta["step"] = std::to_string(s.step);
+  meta["batch_in_epoch"] = std::to_string(s.batch_in_epoch);
+  meta["lr"] = exact(s.lr.lr);
+  meta["schedule"] = "plateau_best=" + exact(s.lr.plateau_best) +
+                     " bad_epochs=" + std::to_string(s.lr.bad_epochs) +
+                     " drops=" + std::to_string(s.lr.drops);
+  meta["best_val_top1"] = exact(s.best_val_top1);
+  // Every random draw is Philox keyed by (seed, step or epoch, stream, element): the seed and
+  // the position are the whole generator state.
+  meta["rng"] = "philox4x32-10 seed=" + std::to_string(config.seed) +
+                " step=" + std::to_string(s.step) + " epoch=" + std::to_string(s.epoch);
+  meta["epoch_progress"] = "loss_sum=" + exact(s.epoch_loss_sum) +
+                           " top1=" + std::to_string(s.epoch_top1) +
+                           " top5=" + std::to_string(s.epoch_top5) +
+                           " images=" + std::to_string(s.epoch_images) +
+                           " seconds=" + exact(s.epoch_seconds);
+  meta["classes"] = join_lines(classes);
+  write_safetensors(path, views, meta);
+}
+
+Checkpoint read_checkpoint(const std::string& path, const std::vector<std::string>& overrides) {
+  Checkpoint c;
+  c.path = path;
+  c.file = read_safetensors(path);
+  const auto& meta = c.file.metadata;
+  auto get = [&](const char* key) -> const std::string& {
+    auto it = meta.find(key);
+    if (it == meta.end())
+      throw Error("checkpoint '" + path + "': metadata has no '" + key +
+                  "' (not written by alexnet?)");
+    return it->second;
+  };
+  auto it = meta.find("format");
+  if (it == meta.end() || it->second != kCheckpointFormat)
+    throw Error("checkpoint '" + path + "': not an alexnet checkpoint (metadata format is '" +
+                (it == meta.end() ? std::string("missing") : it->second) + "', expected '" +
+                kCheckpointFormat + "')");
+  c.config = config_from_yaml(get("config"), path + " (stored config)", overrides);
+
+  auto& s = c.state;
+  auto parse = [&](const char* key, const char* fmt, auto*... out) {
+    const std::string& text = get(key);
+    const int want = static_cast<int>(sizeof...(out));
+    if (std::sscanf(text.c_str(), fmt, out...) != want)
+      throw Error("checkpoint '" + path + "': cannot parse metadata " + key + " = '" + text + "'");
+  };
+  int64_t epoch = 0;
+  parse("epoch", "%" SCNd64, &epoch);
+  s.epoch = static_cast<int>(epoch);
+  parse("step", "%" SCNd64, &s.step);
+  parse("batch_in_epoch", "%" SCNd64, &s.batch_in_epoch);
+  parse("lr", "%lg", &s.lr.lr);
+  parse("schedule", "plateau_best=%lg bad_epochs=%d drops=%d", &s.lr.plateau_best,
+        &s.lr.bad_epochs, &s.lr.drops);
+  parse("best_val_top1", "%lg", &s.best_val_top1);
+  parse("epoch_progress", "loss_sum=%lg top1=%" SCNd64 " top5=%" SCNd64 " images=%" SCNd64
+        " seconds=%lg", &s.epoch_loss_sum, &s.epoch_top1, &s.epoch_top5, &s.epoch_images,
+        &s.epoch_seconds);
+
+  std::istringstream classes(get("classes"));
+  for (std::string line; std::getline(classes, line);) c.classes.push_back(line);
+
+  auto tensor = [&](const char* name, std::vector<int64_t> shape) -> std::vector<float> {
+    const auto* t = c.file.find(name);
+    if (!t) throw Error("checkpoint '" + path + "': no tensor '" + name + "'");
+    if (t->dtype != "F32" || t->shape != shape)
+      throw Error("checkpoint '" + path + "': " + name + " is " + t->dtype + " " +
+                  shape_str(t->shape) + ", expected F32 " + shape_str(shape));
+    std::vector<float> v(t->data.size() / 4);
+    std::memcpy(v.data(), t->data.data(), t->data.size());
+    return v;
+  };
+  const auto* mean = c.file.find("data.mean");
+  if (!mean || mean->shape.size() != 3)
+    throw Error("checkpoint '" + path + "': no data.mean [3, S, S] tensor");
+  c.stats.size = static_cast<int>(mean->shape[1]);
+  c.stats.mean = tensor("data.mean", {3, c.stats.size, c.stats.size});
+  c.stats.eigval = tensor("data.pca_eigval", {3});
+  c.stats.eigvec = tensor("data.pca_eigvec", {3, 3});
+  return c;
+}
+
+void load_weights(const Checkpoint& ckpt, Net& net, bool with_momentum) {
+  for (const auto& [name, shape] : net.whole_tensors()) {
+    for (bool momentum : {false, true}) {
+      if (momentum && !with_momentum) continue;
+      const std::string key = momentum ? "momentum." + name : name;
+      const auto* t = ckpt.file.find(key);
+      if (!t)
+        throw Error("checkpoint '" + ckpt.path + "' has no tensor '" + key +
+                    "' that the configured network needs");
+      if (t->shape != shape || t->dtype != "F32")
+        throw Error("checkpoint '" + ckpt.path + "': " + key + " is " + t->dtype + " " +
+                    shape_str(t->shape) + " but the configured network needs F32 " +
+                    shape_str(shape) + " (does the config match the checkpoint's?)");
+      if (net.dtype() == DType::f32) {
+        net.scatter_whole(name, momentum, t->data.data());
+      } else {  // a double-precision net (tests) from float weights
+        std::vector<double> d(t->data.size() / 4);
+        const auto* f = reinterpret_cast<const float*>(t->data.data());
+        for (size_t i = 0; i < d.size(); ++i) d[i] = f[i];
+        net.scatter_whole(name, momentum, d.data());
+      }
+    }
+  }
+}
+
+}  // namespace alexnet

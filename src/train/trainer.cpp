@@ -1,0 +1,333 @@
+// alexnet-train: the loop of the paper (momentum SGD over shuffled batches, validation every
+// epoch, LR divided on a plateau), with checkpoints that resume bit for bit.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "alexnet/checkpoint.h"
+#include "alexnet/error.h"
+#include "alexnet/sgd.h"
+#include "alexnet/train.h"
+#include "src/train/run_dir.h"
+
+namespace fs = std::filesystem;
+
+namespace alexnet {
+namespace {
+
+// ---------------------------------------------------------------------------- signals
+// The first SIGINT/SIGTERM asks the loop to stop after the current step and checkpoint;
+// a second SIGINT gives up at once (the last checkpoint on disk stays intact: writes are atomic).
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal.exchange(sig) != 0 && sig == SIGINT) std::_Exit(128 + sig);
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// ---------------------------------------------------------------------------- output
+// Plain periodic lines go to train.log (and to stdout when it is not a terminal); a terminal
+// gets one progress line rewritten in place, plus the epoch summaries.
+class Reporter {
+ public:
+  explicit Reporter(const RunDir& dir) : tty_(::isatty(STDOUT_FILENO) != 0) {
+    try {
+      auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.log());
+      log_ = std::make_shared<spdlog::logger>("train", sink);
+      log_->set_pattern("%Y-%m-%d %H:%M:%S %v");
+      log_->flush_on(spdlog::level::info);
+    } catch (const spdlog::spdlog_ex& e) {
+      throw Error("cannot write '" + dir.log() + "': " + e.what());
+    }
+  }
+  ~Reporter() {
+    if (progress_shown_) std::fputs("\n", stdout);
+  }
+  Reporter(const Reporter&) = delete;
+  Reporter& operator=(const Reporter&) = delete;
+
+  // A line for the log and the terminal.
+  void line(const std::string& text) {
+    log_->info(text);
+    if (progress_shown_) std::fputs("\r\033[K", stdout);
+    progress_shown_ = false;
+    std::fprintf(stdout, "%s\n", text.c_str());
+    std::fflush(stdout);
+  }
+  // A line for the log; on a terminal it is the progress line instead.
+  void periodic(const std::string& text) {
+    log_->info(text);
+    if (!tty_) {
+      std::fprintf(stdout, "%s\n", text.c_str());
+      std::fflush(stdout);
+    }
+  }
+  void progress(const std::string& text) {
+    if (!tty_) return;
+    std::fprintf(stdout, "\r\033[K%s", text.c_str());
+    std::fflush(stdout);
+    progress_shown_ = true;
+  }
+
+ private:
+  bool tty_;
+  bool progress_shown_ = false;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+std::string format(const char* fmt, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+
+std::string duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<int64_t>(seconds);
+  if (s >= 3600) return format("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+  return format("%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+}
+
+constexpr const char* kMetricsHeader =
+    "epoch,step,loss,train_top1_err,train_top5_err,val_top1_err,val_top5_err,lr,images_per_s\n";
+
+// On resume, rows written after the checkpoint (by a run killed before its next checkpoint)
+// are dropped, so the file never repeats an epoch.
+void reset_metrics(const RunDir& dir, int64_t resumed_step) {
+  std::string kept = kMetricsHeader;
+  std::ifstream in(dir.metrics());
+  std::string row;
+  if (resumed_step > 0 && std::getline(in, row)) {
+    while (std::getline(in, row)) {
+      std::istringstream fields(row);
+      std::string epoch, step;
+      if (std::getline(fields, epoch, ',') && std::getline(fields, step, ',') &&
+          std::stoll(step) <= resumed_step)
+        kept += row + "\n";
+    }
+  }
+  write_text_atomic(dir.metrics(), kept);
+}
+
+void append_metrics(const RunDir& dir, const std::string& row) {
+  std::ofstream out(dir.metrics(), std::ios::app);
+  out << row;
+  if (!out) throw Error("cannot write '" + dir.metrics() + "'");
+}
+
+std::string layer_table_text(const Net& net) {
+  std::string s = format("%-6s %-12s %12s %12s\n", "layer", "output", "params", "MFLOP/img");
+  int64_t params = 0;
+  double flops = 0;
+  for (const auto& l : net.layer_table()) {
+    s += format("%-6s %-12s %12lld %12.1f\n", l.name.c_str(), l.output.c_str(),
+                (long long)l.params, l.forward_flops / 1e6);
+    params += l.params;
+    flops += l.forward_flops;
+  }
+  s += format("%-6s %-12s %12lld %12.1f", "total", "", (long long)params, flops / 1e6);
+  return s;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- the run
+int run_training(const TrainOptions& opt) {
+  // Config and what to resume from.
+  Config config;
+  Checkpoint ckpt;
+  const bool resuming = !opt.resume.empty();
+  if (!opt.config_path.empty()) config = load_config(opt.config_path, opt.sets);
+  RunDir dir;
+  if (resuming && opt.resume != "auto") {
+    ckpt = read_checkpoint(opt.resume, opt.sets);
+    if (opt.config_path.empty()) config = ckpt.config;
+  } else if (opt.config_path.empty()) {
+    config = load_config("", opt.sets);
+  }
+  dir.root = opt.out.empty() ? "runs/" + config.name : opt.out;
+  if (resuming && opt.resume == "auto") {
+    const std::string path = newest_checkpoint(dir);
+    if (path.empty())
+      throw Error("--resume auto: nothing to resume in '" + dir.checkpoints() +
+                  "' (no last.safetensors or epoch-NNN.safetensors)");
+    ckpt = read_checkpoint(path, opt.sets);
+    if (opt.config_path.empty()) config = ckpt.config;
+  }
+  check_device(opt.device, "--device");
+  for (const auto& d : config.model.devices) check_device(d, "model.devices");
+
+  if (!resuming && has_checkpoints(dir))
+    throw Error("run directory '" + dir.root +
+                "' already holds checkpoints; continue it with --resume auto, or choose "
+                "another --out");
+
+  // Data and the network, before anything in the run directory is touched.
+  const auto train_data = make_source(config, Split::train);
+  const auto val_data = make_source(config, Split::val);
+  const int B = config.data.batch_size, workers = config.data.workers;
+  const int64_t steps_per_epoch = train_data->size() / B;
+  if (steps_per_epoch < 1)
+    throw Error("the training set has " + std::to_string(train_data->size()) +
+                " images, fewer than data.batch_size = " + std::to_string(B));
+  Net net(config, B);
+  prepare_run_dir(dir);
+  TrainState state;
+  DataStats stats;
+  if (resuming) {
+    load_weights(ckpt, net, true);
+    state = ckpt.state;
+    stats = ckpt.stats;
+  } else {
+    net.init(config.seed);
+    state.lr = initial_lr_state(config.optim);
+    stats = config.data.stats.empty() ? compute_stats(*train_data, 1024, workers)
+                                      : load_stats(config.data.stats);
+  }
+  if (stats.size != train_data->image_size())
+    throw Error("input statistics are for " + std::to_string(stats.size) + "x" +
+                std::to_string(stats.size) + " images, the data has " +
+                std::to_string(train_data->image_size()) + "x" +
+                std::to_string(train_data->image_size()));
+
+  Reporter report(dir);
+  write_text_atomic(dir.config(), config_to_yaml(config));
+  reset_metrics(dir, resuming ? state.step : 0);
+  report.line(resuming ? format("resuming %s at epoch %d, step %lld", ckpt.path.c_str(),
+                                state.epoch + 1, (long long)state.step)
+                       : "training " + config.name + " into " + dir.root);
+  report.line(layer_table_text(net));
+
+  const int64_t total_steps =
+      config.train.max_steps > 0
+          ? std::min<int64_t>(config.train.max_steps, config.train.epochs * steps_per_epoch)
+          : config.train.epochs * steps_per_epoch;
+  const auto& classes = train_data->classes();
+  Tensor images({B, 3, net.input_size(), net.input_size()});
+  std::vector<int32_t> labels(static_cast<size_t>(B));
+  std::vector<int64_t> order;
+  int order_epoch = -1;
+  int64_t last_saved_step = resuming ? state.step : -1;
+
+  g_stop_signal = 0;
+  install_signal_handlers();
+  using Clock = std::chrono::steady_clock;
+  const auto run_start = Clock::now();
+  const int64_t first_step = state.step;
+  double window_loss = 0;
+  int64_t window_steps = 0;
+  auto window_start = Clock::now();
+
+  while (state.epoch < config.train.epochs && state.step < total_steps && g_stop_signal == 0) {
+    if (order_epoch != state.epoch) {
+      order = epoch_order(config.seed, state.epoch, train_data->size());
+      order_epoch = state.epoch;
+    }
+    const auto step_start = Clock::now();
+    load_batch(*train_data, stats, config.data.scale,
+               order.data() + state.batch_in_epoch * B, B, workers, images, labels.data());
+    const auto r = net.forward(images, labels.data(), B, true, config.seed,
+                               static_cast<uint64_t>(state.step));
+    if (!std::isfinite(r.loss_sum))
+      throw Error(format("the loss became %g at step %lld: training diverged (lower optim.lr "
+                         "or data.scale, or use model.init.scheme)",
+                         r.loss_sum, (long long)state.step));
+    net.backward();
+    sgd_step(net, config.optim, state.lr.lr);
+    ++state.step;
+    ++state.batch_in_epoch;
+    state.epoch_loss_sum += r.loss_sum;
+    state.epoch_top1 += r.top1;
+    state.epoch_top5 += r.top5;
+    state.epoch_images += B;
+    state.epoch_seconds += std::chrono::duration<double>(Clock::now() - step_start).count();
+    window_loss += r.loss_sum / B;
+    ++window_steps;
+
+    // Progress: images/s over the run so far, ETA for the steps left.
+    const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+    const double steps_per_s = static_cast<double>(state.step - first_step) / elapsed;
+    const std::string where = format("epoch %d/%d step %lld/%lld", state.epoch + 1,
+                                     config.train.epochs, (long long)state.step,
+                                     (long long)total_steps);
+    report.progress(format("%s  loss %.4f  %.1f img/s  lr %g  ETA %s", where.c_str(),
+                           r.loss_sum / B, steps_per_s * B, state.lr.lr,
+                           duration(static_cast<double>(total_steps - state.step) / steps_per_s)
+                               .c_str()));
+    if (state.step % config.train.log_every == 0) {
+      const double window_s = std::chrono::duration<double>(Clock::now() - window_start).count();
+      report.periodic(format("%s loss %.5f train_top1_err %.4f %.1f img/s lr %g", where.c_str(),
+                             window_loss / static_cast<double>(window_steps),
+                             1.0 - static_cast<double>(state.epoch_top1) /
+                                       static_cast<double>(state.epoch_images),
+                             static_cast<double>(window_steps * B) / window_s, state.lr.lr));
+      window_loss = 0;
+      window_steps = 0;
+      window_start = Clock::now();
+    }
+
+    if (state.batch_in_epoch < steps_per_epoch) continue;
+    // ------------------------------------------------------------------ end of an epoch
+    const int epoch = state.epoch + 1;
+    const auto val = evaluate(net, *val_data, stats, config.data.scale, workers);
+    const double lr_used = state.lr.lr;
+    const bool dropped = update_lr_after_epoch(config.optim, epoch, val.top1_error, state.lr);
+    const double n = static_cast<double>(state.epoch_images);
+    const double ips = n / state.epoch_seconds;
+    append_metrics(dir, format("%d,%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.8g,%.2f\n", epoch,
+                               (long long)state.step, state.epoch_loss_sum / n,
+                               1.0 - static_cast<double>(state.epoch_top1) / n,
+                               1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
+                               val.top5_error, lr_used, ips));
+    report.line(format("epoch %d done: loss %.4f  train top-1 err %.4f  val top-1 err %.4f  "
+                       "top-5 err %.4f  %.1f img/s%s",
+                       epoch, state.epoch_loss_sum / n,
+                       1.0 - static_cast<double>(state.epoch_top1) / n, val.top1_error,
+                       val.top5_error, ips,
+                       dropped ? format("  (lr -> %g)", state.lr.lr).c_str() : ""));
+    const bool best = val.top1_error < state.best_val_top1;
+    if (best) state.best_val_top1 = val.top1_error;
+    state.epoch = epoch;
+    state.batch_in_epoch = 0;
+    state.epoch_loss_sum = 0;
+    state.epoch_top1 = state.epoch_top5 = state.epoch_images = 0;
+    state.epoch_seconds = 0;
+    save_checkpoint(dir.last(), net, config, state, stats, classes);
+    if (best) save_checkpoint(dir.best(), net, config, state, stats, classes);
+    if (epoch % config.checkpoint.every_epochs == 0) {
+      save_checkpoint(dir.epoch_file(epoch), net, config, state, stats, classes);
+      prune_epoch_checkpoints(dir, config.checkpoint.keep);
+    }
+    last_saved_step = state.step;
+  }
+
+  if (state.step != last_saved_step) save_checkpoint(dir.last(), net, config, state, stats, classes);
+  const int sig = g_stop_signal.load();
+  if (sig != 0) {
+    report.line(format("stopped by %s after step %lld; checkpoint %s (continue with --resume auto)",
+                       sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)state.step,
+                       dir.last().c_str()));
+    return 128 + sig;
+  }
+  report.line(format("done: %lld steps, checkpoint %s", (long long)state.step, dir.last().c_str()));
+  return 0;
+}
+
+}  // namespace alexnet

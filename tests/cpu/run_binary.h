@@ -1,0 +1,81 @@
+// Runs alexnet's binaries from tests, the way a user would: arguments, exit status, output.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace alexnet::test {
+
+struct RunResult {
+  int exit_code = -1;  // 128 + signal when killed by one
+  std::string out, err;
+};
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+inline std::string binary(const std::string& name) { return std::string(ALEXNET_BIN_DIR) + "/" + name; }
+inline std::string source_path(const std::string& rel) {
+  return std::string(ALEXNET_SOURCE_DIR) + "/" + rel;
+}
+
+// Starts `args` (args[0] = a binary name in the build directory) in `workdir` with stdout and
+// stderr to files; returns the pid.
+inline pid_t start(const std::vector<std::string>& args, const std::string& workdir,
+                   const std::string& out_file, const std::string& err_file) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (::chdir(workdir.c_str()) != 0) _exit(127);
+    const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    const std::string path = binary(args[0]);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(path.c_str()));
+    for (size_t i = 1; i < args.size(); ++i) argv.push_back(const_cast<char*>(args[i].c_str()));
+    argv.push_back(nullptr);
+    ::execv(path.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+inline int wait_exit_code(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+inline RunResult run(const std::vector<std::string>& args, const std::string& workdir) {
+  const std::string out = workdir + "/.stdout", err = workdir + "/.stderr";
+  RunResult r;
+  r.exit_code = wait_exit_code(start(args, workdir, out, err));
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+// A fresh empty directory for one test.
+inline std::string temp_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("alexnet-test-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+}  // namespace alexnet::test

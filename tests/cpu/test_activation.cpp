@@ -1,0 +1,78 @@
+// ReLU and tanh: hand values and finite-difference gradients.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "alexnet/cpu_ops.h"
+#include "tests/cpu/test_util.h"
+
+namespace alexnet::cpu {
+namespace {
+
+using test::max_rel_error;
+using test::numeric_gradient;
+using test::random_vector;
+using test::weighted_sum;
+
+// Finite differences (eps 1e-6) in double carry a rounding floor of about
+// 1e-16 * |loss| / eps ~ 1e-9 in absolute terms, so errors are measured relative to
+// kFdAtol + |gradient|: 1e-6 relative for gradients above 1e-2, 1e-8 absolute below.
+constexpr double kFdAtol = 1e-2;
+
+std::vector<double> forward(Activation a, const std::vector<double>& x) {
+  std::vector<double> y(x.size());
+  activation_forward(a, static_cast<int64_t>(x.size()), x.data(), y.data());
+  return y;
+}
+
+TEST(Activation, HandValues) {
+  const std::vector<float> x = {-2.0f, -0.0f, 0.0f, 0.5f, 3.0f};
+  std::vector<float> y(x.size());
+  activation_forward(Activation::relu, 5, x.data(), y.data());
+  EXPECT_EQ(y, (std::vector<float>{0.0f, 0.0f, 0.0f, 0.5f, 3.0f}));
+  activation_forward(Activation::tanh, 5, x.data(), y.data());
+  EXPECT_FLOAT_EQ(y[0], -0.96402758007581690f);  // tanh(2) = 0.9640275800758169
+  EXPECT_FLOAT_EQ(y[2], 0.0f);
+  EXPECT_FLOAT_EQ(y[3], 0.46211715726000974f);  // tanh(0.5)
+}
+
+TEST(Activation, ReluBackwardPassesOnlyWherePositive) {
+  const std::vector<float> y = {0.0f, 2.0f, 0.0f, 0.25f};
+  const std::vector<float> dy = {1.0f, 2.0f, 3.0f, 4.0f};
+  std::vector<float> dx(4, -7.0f);
+  activation_backward(Activation::relu, 4, y.data(), dy.data(), dx.data());
+  EXPECT_EQ(dx, (std::vector<float>{0.0f, 2.0f, 0.0f, 4.0f}));
+}
+
+TEST(Activation, InPlace) {
+  std::vector<double> x = {-1.0, 0.5, 2.0};
+  activation_forward(Activation::relu, 3, x.data(), x.data());
+  EXPECT_EQ(x, (std::vector<double>{0.0, 0.5, 2.0}));
+  std::vector<double> g = {5.0, 6.0, 7.0};
+  activation_backward(Activation::relu, 3, x.data(), g.data(), g.data());
+  EXPECT_EQ(g, (std::vector<double>{0.0, 6.0, 7.0}));
+}
+
+void check_gradient(Activation a, std::vector<double> x) {
+  const auto w = random_vector<double>(x.size(), 11);
+  const auto y = forward(a, x);
+  std::vector<double> dx(x.size());
+  activation_backward(a, static_cast<int64_t>(x.size()), y.data(), w.data(), dx.data());
+  const auto numeric = numeric_gradient(x, [&] { return weighted_sum(forward(a, x), w); });
+  EXPECT_LT(max_rel_error(dx, numeric, kFdAtol), 1e-6);
+}
+
+TEST(Activation, ReluGradientMatchesFiniteDifferences) {
+  // Away from the kink at 0, where the central difference is not the derivative.
+  auto x = random_vector<double>(200, 3, 0.1, 1.0);
+  for (size_t i = 0; i < x.size(); i += 2) x[i] = -x[i];
+  check_gradient(Activation::relu, x);
+}
+
+TEST(Activation, TanhGradientMatchesFiniteDifferences) {
+  check_gradient(Activation::tanh, random_vector<double>(200, 4, -3.0, 3.0));
+}
+
+}  // namespace
+}  // namespace alexnet::cpu

@@ -1,0 +1,51 @@
+// Momentum SGD: the paper's rule, stepped by hand.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "alexnet/cpu_ops.h"
+
+namespace alexnet::cpu {
+namespace {
+
+// lr 0.01, momentum 0.9, decay 0.0005 (the paper's), w0 = 1, v0 = 0:
+// step 1, g = 0.5:   v = 0.9*0 - 0.0005*0.01*1 - 0.01*0.5 = -0.000005 - 0.005 = -0.005005
+//                    w = 1 - 0.005005 = 0.994995
+// step 2, g = -0.25: v = 0.9*(-0.005005) - 0.0005*0.01*0.994995 - 0.01*(-0.25)
+//                      = -0.0045045 - 0.000004974975 + 0.0025 = -0.002009474975
+//                    w = 0.994995 - 0.002009474975 = 0.992985525025
+// A second element (w0 = -2, v0 = 0.1, g = 0 then 1) checks the indexing:
+// step 1: v = 0.09 + 0.00001 - 0 = 0.09001;            w = -1.90999
+// step 2: v = 0.081009 + 0.0000095499500 - 0.01 = 0.0710185499500;  w = -1.8389714500500
+template <class T>
+void two_steps(double tol) {
+  std::vector<T> w = {T(1), T(-2)}, v = {T(0), T(0.1)};
+  const std::vector<T> g1 = {T(0.5), T(0)}, g2 = {T(-0.25), T(1)};
+  sgd_update(2, 0.01, 0.9, 0.0005, w.data(), v.data(), g1.data());
+  EXPECT_NEAR(v[0], -0.005005, tol);
+  EXPECT_NEAR(w[0], 0.994995, tol);
+  EXPECT_NEAR(v[1], 0.09001, tol);
+  EXPECT_NEAR(w[1], -1.90999, tol);
+  sgd_update(2, 0.01, 0.9, 0.0005, w.data(), v.data(), g2.data());
+  EXPECT_NEAR(v[0], -0.002009474975, tol);
+  EXPECT_NEAR(w[0], 0.992985525025, tol);
+  EXPECT_NEAR(v[1], 0.07101854995, tol);
+  EXPECT_NEAR(w[1], -1.83897145005, tol);
+}
+
+TEST(Sgd, TwoHandComputedStepsDouble) {
+  two_steps<double>(1e-15);
+}
+TEST(Sgd, TwoHandComputedStepsFloat) {
+  two_steps<float>(1e-6);
+}
+
+TEST(Sgd, ZeroCountTouchesNothing) {
+  double w = 3, v = 4, g = 5;
+  sgd_update(0, 0.1, 0.9, 0.1, &w, &v, &g);
+  EXPECT_EQ(w, 3);
+  EXPECT_EQ(v, 4);
+}
+
+}  // namespace
+}  // namespace alexnet::cpu
