@@ -19,8 +19,15 @@ XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T*
   const auto count = static_cast<size_t>(n > 0 ? n : 0);
   std::vector<double> loss(count);
   std::vector<int32_t> top1(count), top5(count);
-  const kernels::SoftmaxXent<T> f{k,     n > 0 ? 1.0 / n : 1.0, logits,      labels,     dlogits,
-                                  probs, loss.data(),           top1.data(), top5.data()};
+  const kernels::SoftmaxXent<T> f{.k = k,
+                                  .inv_n = n > 0 ? 1.0 / n : 1.0,
+                                  .logits = logits,
+                                  .labels = labels,
+                                  .dlogits = dlogits,
+                                  .probs = probs,
+                                  .loss = loss.data(),
+                                  .top1 = top1.data(),
+                                  .top5 = top5.data()};
   kernels::for_each_index(n, f);
   XentResult r;
   for (size_t s = 0; s < count; ++s) {

@@ -37,11 +37,15 @@ inline std::vector<double> numeric_gradient(std::vector<double>& x,
 }
 
 // Largest |a - b| / (atol + |b|) over the elements: the llm.c form of a tolerance.
+// A NaN anywhere or a size mismatch is an infinite error, never a pass.
 inline double max_rel_error(const std::vector<double>& a, const std::vector<double>& b,
                             double atol = 1e-8) {
+  if (a.size() != b.size()) return INFINITY;
   double worst = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
-    worst = std::max(worst, std::abs(a[i] - b[i]) / (atol + std::abs(b[i])));
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double e = std::abs(a[i] - b[i]) / (atol + std::abs(b[i]));
+    if (!(e <= worst)) worst = std::isnan(e) ? INFINITY : e;
+  }
   return worst;
 }
 

@@ -1,0 +1,159 @@
+// Training end to end through alexnet-train and alexnet-eval, as a user runs them: the small
+// synthetic config learns, and a stopped run resumes to the same weights bit for bit.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "alexnet/safetensors.h"
+#include "run_binary.h"
+
+namespace alexnet {
+namespace {
+
+using test::run;
+
+std::vector<std::string> small(const std::string& out, std::vector<std::string> sets) {
+  std::vector<std::string> args = {"alexnet-train", "--config", test::source_path("configs/small.yaml"),
+                                   "--out", out};
+  for (auto& s : sets) {
+    args.push_back("--set");
+    args.push_back(s);
+  }
+  return args;
+}
+
+// metrics.csv rows without the images/s column, which depends on the machine's load.
+std::vector<std::string> metrics_without_speed(const std::string& path) {
+  std::istringstream in(test::read_file(path));
+  std::vector<std::string> rows;
+  for (std::string row; std::getline(in, row);) rows.push_back(row.substr(0, row.rfind(',')));
+  return rows;
+}
+
+TEST(Train, SmallSyntheticConfigLearnsFarBelowChance) {
+  const auto dir = test::temp_dir("learn");
+  // 2 epochs of 100 steps; chance is 90% top-1 error with 10 classes.
+  const auto r = run(small(dir + "/run", {"train.epochs=2"}), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = metrics_without_speed(dir + "/run/metrics.csv");
+  ASSERT_EQ(rows.size(), 3u) << test::read_file(dir + "/run/metrics.csv");
+
+  const auto e = run({"alexnet-eval", "--checkpoint", dir + "/run/checkpoints/last.safetensors",
+                      "--json"},
+                     dir);
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const auto at = e.out.find("\"top1_error\": ");
+  ASSERT_NE(at, std::string::npos) << e.out;
+  const double top1 = std::stod(e.out.substr(at + 14));
+  std::printf("validation top-1 error after 200 steps: %.4f (chance 0.9)\n", top1);
+  EXPECT_LT(top1, 0.25);
+  // alexnet-eval agrees with the trainer's own validation of the same weights.
+  EXPECT_NE(rows.back().find(std::to_string(top1).substr(0, 6)), std::string::npos)
+      << rows.back() << " vs " << e.out;
+}
+
+// 2K steps straight, versus K steps, stop, resume, K more. K = 30 stops mid-epoch 2 (20 steps
+// per epoch), so the data position, the LR schedule and the epoch's running metrics must all
+// come back from the checkpoint.
+constexpr int kSteps = 30;
+const std::vector<std::string> kResumeSets = {
+    "data.synthetic.train_images=640", "data.synthetic.val_images=64", "train.log_every=1",
+    "optim.schedule=plateau", "optim.patience=0", "optim.min_delta=0.5"};  // LR drops each epoch
+
+std::vector<std::string> with_steps(int steps) {
+  auto s = kResumeSets;
+  s.push_back("train.max_steps=" + std::to_string(steps));
+  return s;
+}
+
+void expect_same_checkpoint(const std::string& a, const std::string& b) {
+  const auto fa = read_safetensors(a), fb = read_safetensors(b);
+  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
+  int momentum = 0;
+  for (const auto& [name, t] : fa.tensors) {
+    const auto* u = fb.find(name);
+    ASSERT_NE(u, nullptr) << name;
+    EXPECT_EQ(t.shape, u->shape) << name;
+    EXPECT_TRUE(t.data == u->data) << name << " differs";
+    momentum += name.rfind("momentum.", 0) == 0;
+  }
+  EXPECT_EQ(momentum, 16);
+  // (epoch_progress holds seconds, which differ between runs)
+  for (const char* key : {"step", "epoch", "batch_in_epoch", "lr", "schedule", "best_val_top1"})
+    EXPECT_EQ(fa.metadata.at(key), fb.metadata.at(key)) << key;
+}
+
+TEST(Train, ResumeAfterMaxStepsIsBitIdentical) {
+  const auto dir = test::temp_dir("resume");
+  auto straight = run(small(dir + "/straight", with_steps(2 * kSteps)), dir);
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+
+  auto first = run(small(dir + "/split", with_steps(kSteps)), dir);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto args = small(dir + "/split", with_steps(2 * kSteps));
+  args.push_back("--resume");
+  args.push_back("auto");
+  auto second = run(args, dir);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.out.find("resuming"), std::string::npos) << second.out;
+
+  expect_same_checkpoint(dir + "/straight/checkpoints/last.safetensors",
+                         dir + "/split/checkpoints/last.safetensors");
+  EXPECT_EQ(metrics_without_speed(dir + "/straight/metrics.csv"),
+            metrics_without_speed(dir + "/split/metrics.csv"));
+}
+
+TEST(Train, ResumeAfterSigtermIsBitIdentical) {
+  const auto dir = test::temp_dir("sigterm");
+  auto straight = run(small(dir + "/straight", with_steps(2 * kSteps)), dir);
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+
+  const pid_t pid = test::start(small(dir + "/split", with_steps(2 * kSteps)), dir,
+                                dir + "/out1", dir + "/err1");
+  const auto log = dir + "/split/train.log";
+  for (int i = 0; i < 3000; ++i) {  // until a few steps are done (at most 30 s)
+    if (test::read_file(log).find("step 3/") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGTERM);
+  const int code = test::wait_exit_code(pid);
+  ASSERT_EQ(code, 128 + SIGTERM) << test::read_file(dir + "/err1");
+  const auto stopped = read_safetensors(dir + "/split/checkpoints/last.safetensors");
+  const int at = std::stoi(stopped.metadata.at("step"));
+  std::printf("SIGTERM stopped the run after step %d of %d\n", at, 2 * kSteps);
+  ASSERT_LT(at, 2 * kSteps) << "the run finished before the signal; nothing was tested";
+  EXPECT_NE(test::read_file(dir + "/out1").find("stopped by SIGTERM"), std::string::npos);
+
+  auto args = small(dir + "/split", with_steps(2 * kSteps));
+  args.push_back("--resume");
+  args.push_back("auto");
+  auto second = run(args, dir);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  expect_same_checkpoint(dir + "/straight/checkpoints/last.safetensors",
+                         dir + "/split/checkpoints/last.safetensors");
+}
+
+TEST(Train, KeepsTheConfiguredNumberOfEpochCheckpoints) {
+  const auto dir = test::temp_dir("keep");
+  auto r = run(small(dir + "/run", {"data.synthetic.train_images=128", "data.synthetic.val_images=32",
+                                    "train.epochs=4", "checkpoint.keep=2"}),
+               dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  namespace fs = std::filesystem;
+  const auto ck = dir + "/run/checkpoints/";
+  EXPECT_FALSE(fs::exists(ck + "epoch-001.safetensors"));
+  EXPECT_FALSE(fs::exists(ck + "epoch-002.safetensors"));
+  EXPECT_TRUE(fs::exists(ck + "epoch-003.safetensors"));
+  EXPECT_TRUE(fs::exists(ck + "epoch-004.safetensors"));
+  EXPECT_TRUE(fs::exists(ck + "last.safetensors"));
+  EXPECT_TRUE(fs::exists(ck + "best.safetensors"));
+  EXPECT_TRUE(fs::exists(dir + "/run/config.yaml"));
+  EXPECT_NE(test::read_file(dir + "/run/train.log").find("epoch 4 done"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace alexnet
