@@ -47,6 +47,18 @@ CONVS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 FCS = ["fc6", "fc7", "fc8"]
 CHECKPOINT_FORMAT = "alexnet-checkpoint/1"
 
+# DESIGN.md section 4: the paper's network, whole (untowered), in PyTorch layouts.
+PAPER_SHAPES = {
+    "conv1.weight": (96, 3, 11, 11), "conv1.bias": (96,),
+    "conv2.weight": (256, 48, 5, 5), "conv2.bias": (256,),
+    "conv3.weight": (384, 256, 3, 3), "conv3.bias": (384,),
+    "conv4.weight": (384, 192, 3, 3), "conv4.bias": (384,),
+    "conv5.weight": (256, 192, 3, 3), "conv5.bias": (256,),
+    "fc6.weight": (4096, 9216), "fc6.bias": (4096,),
+    "fc7.weight": (4096, 4096), "fc7.bias": (4096,),
+    "fc8.weight": (1000, 4096), "fc8.bias": (1000,),
+}
+
 
 class CheckpointError(Exception):
     pass
@@ -276,6 +288,37 @@ def check_alexnet(arrays, metadata):
     return problems, warnings, summary
 
 
+def check_paper_shapes(arrays):
+    """Problems where the file differs from the paper network's names and shapes."""
+    problems = []
+    for name, want in PAPER_SHAPES.items():
+        got = tuple(arrays[name][1].shape) if name in arrays else None
+        if got != want:
+            problems.append(f"{name} is {list(got) if got else 'missing'}, the paper network "
+                            f"has {list(want)}")
+    return problems
+
+
+def load_into_torch_modules(tensors, arrays):
+    """Loads the weights into plain torch.nn layers with strict name and shape checking:
+    what a PyTorch user of the checkpoint does."""
+    import torch
+
+    w = {name: tensors[name] for name in tensors
+         if not name.startswith(("momentum.", "data."))}
+    towers = w["conv1.weight"].shape[0] // w["conv2.weight"].shape[1]
+    layers = torch.nn.ModuleDict()
+    for name in CONVS:
+        out, inp, k, _ = w[f"{name}.weight"].shape
+        groups = 1 if name in ("conv1", "conv3") else towers
+        layers[name] = torch.nn.Conv2d(inp * groups, out, k, groups=groups)
+    for name in FCS:
+        out, inp = w[f"{name}.weight"].shape
+        layers[name] = torch.nn.Linear(inp, out)
+    layers.load_state_dict(w, strict=True)
+    return len(w)
+
+
 def to_torch(arrays):
     import torch  # optional: only this mode needs it
 
@@ -311,6 +354,8 @@ def main(argv=None):
                         help="save the tensors as a torch state dict (implies --torch)")
     parser.add_argument("--model-only", action="store_true",
                         help="with --save: leave out momentum.* and data.*")
+    parser.add_argument("--expect-paper", action="store_true",
+                        help="with --check-alexnet: also require the paper network's shapes")
     parser.add_argument("-q", "--quiet", action="store_true", help="do not list the tensors")
     args = parser.parse_args(argv)
     prog = os.path.basename(sys.argv[0])
@@ -334,6 +379,8 @@ def main(argv=None):
     status = 0
     if args.check_alexnet:
         problems, warnings, summary = check_alexnet(arrays, metadata)
+        if args.expect_paper:
+            problems += check_paper_shapes(arrays)
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
         if problems:
@@ -355,6 +402,9 @@ def main(argv=None):
             return 2
         print(f"converted {len(tensors)} tensors to torch "
               f"({', '.join(sorted({str(t.dtype) for t in tensors.values()}))})")
+        if args.check_alexnet and status == 0:
+            n = load_into_torch_modules(tensors, arrays)
+            print(f"loaded {n} tensors into torch.nn Conv2d/Linear layers (strict)")
         if args.save:
             import torch
 

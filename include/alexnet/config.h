@@ -36,7 +36,7 @@ struct Config {
     int image_size = 256;  // stored image side S (crops are taken from S x S)
     int crop = 0;          // crop side; 0 = model.input_size
     int workers = 4;
-    std::string stats;  // safetensors with data.mean / data.pca_*; empty = computed at start
+    std::string stats;   // safetensors with data.mean / data.pca_*; empty = computed at start
     double scale = 1.0;  // input = (pixel - mean) * scale
     Synthetic synthetic;
     bool operator==(const Data&) const = default;
@@ -44,7 +44,7 @@ struct Config {
 
   struct Augment {
     bool flip = true;
-    double lighting = 0.1;         // std of the PCA lighting alphas; 0 = off
+    double lighting = 0.1;        // std of the PCA lighting alphas; 0 = off
     std::string crop = "random";  // random | center
     bool operator==(const Augment&) const = default;
   } augment;
@@ -97,9 +97,9 @@ struct Config {
     std::string schedule = "plateau";  // plateau | step
     double lr_factor = 0.1;            // multiplier at each drop
     int patience = 2;                  // plateau: epochs without improvement before a drop
-    double min_delta = 0.001;          // plateau: a smaller fall of val top-1 error is no improvement
+    double min_delta = 0.001;  // plateau: a smaller fall of val top-1 error is no improvement
     std::vector<int> step_epochs = {30, 60, 80};  // step: drop after these epochs
-    double min_lr = 0.0;                           // never drop below this
+    double min_lr = 0.0;                          // never drop below this
     bool operator==(const Optim&) const = default;
   } optim;
 

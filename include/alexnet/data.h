@@ -36,10 +36,10 @@ std::unique_ptr<DataSource> make_source(const Config& config, Split split);
 
 // Per-pixel mean image and the RGB covariance's eigen-decomposition (for PCA lighting).
 struct DataStats {
-  int size = 0;                 // S
-  std::vector<float> mean;      // (3, S, S), 0-255
-  std::vector<float> eigval;    // (3), descending
-  std::vector<float> eigvec;    // (3, 3), columns are the eigenvectors (RGB)
+  int size = 0;               // S
+  std::vector<float> mean;    // (3, S, S), 0-255
+  std::vector<float> eigval;  // (3), descending
+  std::vector<float> eigvec;  // (3, 3), columns are the eigenvectors (RGB)
 };
 DataStats compute_stats(const DataSource& source, int64_t max_images, int workers);
 DataStats load_stats(const std::string& path);  // a safetensors file with data.mean, data.pca_*

@@ -22,8 +22,7 @@ class Exchange {
                                                       int64_t count) = 0;
   // partial[t][r] is tower t's contribution to the gradient of tower r's tensor;
   // out[r] = sum over t of partial[t][r] (first `count` elements), summed in tower order.
-  virtual void reduce_scatter(const char* layer,
-                              const std::vector<std::vector<Tensor>>& partial,
+  virtual void reduce_scatter(const char* layer, const std::vector<std::vector<Tensor>>& partial,
                               std::vector<Tensor>& out, int64_t count) = 0;
 };
 

@@ -41,8 +41,8 @@ struct Param {
 // What alexnet-train prints at start and alexnet-bench measures.
 struct LayerInfo {
   std::string name;
-  std::string output;       // "96x55x55" (whole net)
-  int64_t params = 0;       // whole net
+  std::string output;        // "96x55x55" (whole net)
+  int64_t params = 0;        // whole net
   double forward_flops = 0;  // per image, whole net (multiply-add = 2)
 };
 

@@ -32,13 +32,13 @@ void fc_backward_data(int n, const Tensor& dy, const Tensor& w, Tensor& dx, doub
 void fc_backward_weights(int n, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db,
                          double beta);
 
-void activation_forward(Activation a, int64_t count, Tensor& x);  // in place
+void activation_forward(Activation a, int64_t count, Tensor& x);                     // in place
 void activation_backward(Activation a, int64_t count, const Tensor& y, Tensor& dy);  // in place
 
 void lrn_forward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x, Tensor& y,
                  Tensor& scale);
-void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x,
-                  const Tensor& y, const Tensor& scale, const Tensor& dy, Tensor& dx);
+void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x, const Tensor& y,
+                  const Tensor& scale, const Tensor& dy, Tensor& dx);
 
 void maxpool_forward(const PoolGeom& g, const Tensor& x, Tensor& y);
 void maxpool_backward(const PoolGeom& g, const Tensor& x, const Tensor& dy, Tensor& dx);
@@ -50,8 +50,7 @@ void dropout_backward(const DropoutParams& d, int64_t count, Tensor& dy);  // in
 XentResult softmax_xent(int n, const Tensor& logits, const int32_t* labels, Tensor* dlogits,
                         Tensor* probs);
 
-void sgd_update(double lr, double momentum, double decay, Tensor& w, Tensor& v,
-                const Tensor& grad);
+void sgd_update(double lr, double momentum, double decay, Tensor& w, Tensor& v, const Tensor& grad);
 
 // Column blocks of row-major matrices: dst[:, col0 : col0+cols] = src (n, cols), and back.
 // The logits of the towers meet here before the softmax.

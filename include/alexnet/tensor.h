@@ -22,7 +22,7 @@ struct Device {
   int index = 0;
 
   bool is_cpu() const { return kind == Kind::cpu; }
-  std::string str() const;                   // "cpu", "cpu:1", "cuda:0"
+  std::string str() const;                    // "cpu", "cpu:1", "cuda:0"
   static Device parse(const std::string& s);  // throws alexnet::Error on a bad spelling
   bool operator==(const Device&) const = default;
 };

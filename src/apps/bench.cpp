@@ -30,8 +30,8 @@ double sgemm_gflops() {
   double best = 0;
   for (int rep = 0; rep < 5; ++rep) {
     const auto t = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(),
-                n, 0.0f, c.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
     best = std::max(best, 2.0 * n * n * n / seconds_since(t) / 1e9);
   }
   return best;
@@ -86,9 +86,10 @@ void bench_config(const std::string& label, const alexnet::Config& config, int s
                 bwd * 1e3, fwd_gflops, bwd_gflops,
                 100.0 * (l.forward_flops * B + bwd_flops) / (fwd + bwd) / 1e9 / sgemm);
   }
-  std::printf("\nstep (median): %.1f ms = %.1f images/s; layers %.1f ms, the rest (loss, "
-              "exchange, SGD update) %.1f ms\n",
-              median * 1e3, B / median, layer_total * 1e3, (median - layer_total) * 1e3);
+  std::printf(
+      "\nstep (median): %.1f ms = %.1f images/s; layers %.1f ms, the rest (loss, "
+      "exchange, SGD update) %.1f ms\n",
+      median * 1e3, B / median, layer_total * 1e3, (median - layer_total) * 1e3);
 }
 
 }  // namespace
@@ -105,8 +106,9 @@ int main(int argc, char** argv) {
   app.add_option("--set", sets, "override a config key (repeatable)");
   app.add_option("--device", device, "cpu or auto")->capture_default_str();
   app.add_option("--batch", batch, "batch size for the paper network")->capture_default_str();
-  app.add_option("--steps", steps, "timed steps per config")->capture_default_str()->check(
-      CLI::PositiveNumber);
+  app.add_option("--steps", steps, "timed steps per config")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   return alexnet::run_app(app, argc, argv, [&] {
     using namespace alexnet;
     check_device(device, "--device");
@@ -119,8 +121,7 @@ int main(int argc, char** argv) {
       paper_sets.push_back("data.batch_size=" + std::to_string(batch));
       bench_config("paper network (defaults)", load_config("", paper_sets), steps, sgemm);
       if (std::filesystem::exists("configs/small.yaml"))
-        bench_config("configs/small.yaml", load_config("configs/small.yaml", sets), steps,
-                     sgemm);
+        bench_config("configs/small.yaml", load_config("configs/small.yaml", sets), steps, sgemm);
     }
     for (const auto& c : configs) bench_config(c, load_config(c, sets), steps, sgemm);
     return 0;

@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
   return alexnet::run_app(app, argc, argv, [&] {
     using namespace alexnet;
     auto ckpt = read_checkpoint(checkpoint, common.sets);
-    Config config = common.config_path.empty() ? ckpt.config
-                                               : load_config(common.config_path, common.sets);
+    Config config =
+        common.config_path.empty() ? ckpt.config : load_config(common.config_path, common.sets);
     check_device(common.device, "--device");
     const auto data = make_source(config, split == "val" ? Split::val : Split::train);
     Net net(config, batch > 0 ? batch : config.data.batch_size);

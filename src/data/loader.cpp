@@ -35,7 +35,8 @@ void load_batch(const DataSource& source, const DataStats& stats, double scale,
     } else {
       float* out = images.data<float>() + offset;
       const float s = static_cast<float>(scale);
-      for (size_t j = 0; j < pixels; ++j) out[j] = (static_cast<float>(image[j]) - stats.mean[j]) * s;
+      for (size_t j = 0; j < pixels; ++j)
+        out[j] = (static_cast<float>(image[j]) - stats.mean[j]) * s;
     }
   });
 }

@@ -80,7 +80,8 @@ DataStats compute_stats(const DataSource& source, int64_t max_images, int worker
       for (size_t j = 0; j < pixels; ++j) s[j] += image[j];
       const size_t plane = static_cast<size_t>(S) * S;
       for (size_t j = 0; j < plane; ++j) {
-        const double px[3] = {double(image[j]), double(image[plane + j]), double(image[2 * plane + j])};
+        const double px[3] = {double(image[j]), double(image[plane + j]),
+                              double(image[2 * plane + j])};
         for (int a = 0; a < 3; ++a) {
           m[a] += px[a];
           for (int b = 0; b < 3; ++b) o[a * 3 + b] += px[a] * px[b];

@@ -26,6 +26,8 @@ class LocalExchange final : public Exchange {
 
 }  // namespace
 
-std::unique_ptr<Exchange> make_local_exchange() { return std::make_unique<LocalExchange>(); }
+std::unique_ptr<Exchange> make_local_exchange() {
+  return std::make_unique<LocalExchange>();
+}
 
 }  // namespace alexnet

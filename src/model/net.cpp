@@ -159,8 +159,8 @@ void Net::build(const Config& c) {
   check_fits("pool5", h5, m.pool.size, 0, "model.pool.size");
   const int q5 = pool_out(h5);
 
-  const int64_t k1 = m.conv1.kernel, k2 = m.conv2.kernel, k3 = m.conv3.kernel,
-                k4 = m.conv4.kernel, k5 = m.conv5.kernel;
+  const int64_t k1 = m.conv1.kernel, k2 = m.conv2.kernel, k3 = m.conv3.kernel, k4 = m.conv4.kernel,
+                k5 = m.conv5.kernel;
   const int64_t fc6_in = int64_t{f5} * q5 * q5;  // per input tower
   const auto DT = dtype_;
 
@@ -261,8 +261,8 @@ void Net::init(uint64_t seed) {
                                 ? std::sqrt(2.0 / static_cast<double>(count / shape[0]))
                                 : init.weight_std;
       for (int64_t i = 0; i < count; i += 2) {
-        const kernels::Philox4 bits = kernels::philox_draw(seed, 0, rng::kInit + tensor_index,
-                                         static_cast<uint32_t>(i / 2));
+        const kernels::Philox4 bits =
+            kernels::philox_draw(seed, 0, rng::kInit + tensor_index, static_cast<uint32_t>(i / 2));
         float z0, z1;
         kernels::box_muller(bits.v[0], bits.v[1], z0, z1);
         whole[static_cast<size_t>(i)] = stddev * z0;
@@ -296,8 +296,8 @@ std::vector<std::byte> Net::gather_whole(const std::string& name, bool momentum)
     const int64_t whole_cols = product(p.whole_shape) / p.whole_shape[0];
     const auto* src = static_cast<const std::byte*>((momentum ? p.momentum : p.value).raw());
     for (int64_t i = 0; i < p.rows; ++i)
-      std::memcpy(whole.data() + ((p.row0 + i) * whole_cols + p.col0) * es,
-                  src + i * p.cols * es, static_cast<size_t>(p.cols) * es);
+      std::memcpy(whole.data() + ((p.row0 + i) * whole_cols + p.col0) * es, src + i * p.cols * es,
+                  static_cast<size_t>(p.cols) * es);
   }
   if (whole.empty()) throw std::logic_error("no parameter named " + name);
   return whole;
@@ -352,7 +352,8 @@ ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n,
 
   std::vector<Tensor> own(static_cast<size_t>(T));
   auto gather = [&](const char* layer, Tensor Tower::*member) {
-    for (int t = 0; t < T; ++t) own[static_cast<size_t>(t)] = tower_[static_cast<size_t>(t)].*member;
+    for (int t = 0; t < T; ++t)
+      own[static_cast<size_t>(t)] = tower_[static_cast<size_t>(t)].*member;
     return exchange_->all_gather(layer, own, count(own[0]));
   };
 
@@ -363,8 +364,8 @@ ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n,
       LayerClock clock(profile, "conv3", false);
       for (int r = 0; r < T; ++r)
         ops::conv_forward(with_n(tw.c3), in3[static_cast<size_t>(t)][static_cast<size_t>(r)],
-                          P(tw.w3[static_cast<size_t>(r)]).value, r == 0 ? &P(tw.b3).value : nullptr,
-                          tw.r3, r == 0 ? 0.0 : 1.0);
+                          P(tw.w3[static_cast<size_t>(r)]).value,
+                          r == 0 ? &P(tw.b3).value : nullptr, tw.r3, r == 0 ? 0.0 : 1.0);
       ops::activation_forward(activation_, count(tw.r3), tw.r3);
     }
     {
@@ -436,9 +437,12 @@ void Net::backward() {
   };
   auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
   auto tower = [&](int t) -> Tower& { return tower_[static_cast<size_t>(t)]; };
-  auto at = [](auto& v, int i) -> auto& { return v[static_cast<size_t>(i)]; };
+  auto at = [](auto& v, int i) -> auto& {
+    return v[static_cast<size_t>(i)];
+  };
 
-  for (int t = 0; t < T; ++t) ops::copy_from_columns(n, dlogits_, t * tower(t).fc8_out, tower(t).g_l8);
+  for (int t = 0; t < T; ++t)
+    ops::copy_from_columns(n, dlogits_, t * tower(t).fc8_out, tower(t).g_l8);
 
   // A fully-connected layer reading both halves: weight gradients per input slice, and every
   // tower's share of each input gradient, summed on the owner by the exchange.
@@ -541,8 +545,7 @@ void Net::backward() {
                         tw.g_r1);
       ops::activation_backward(activation_, count(tw.r1), tw.r1, tw.g_r1);
       // conv1's input is the image: no gradient needed there.
-      ops::conv_backward_filter(g1, last_images_, tw.g_r1, P(tw.w1).grad, &P(tw.b1).grad,
-                                0.0);
+      ops::conv_backward_filter(g1, last_images_, tw.g_r1, P(tw.w1).grad, &P(tw.b1).grad, 0.0);
     }
   }
 }

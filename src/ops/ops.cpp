@@ -111,8 +111,8 @@ void lrn_forward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x
   });
 }
 
-void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x,
-                  const Tensor& y, const Tensor& scale, const Tensor& dy, Tensor& dx) {
+void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x, const Tensor& y,
+                  const Tensor& scale, const Tensor& dy, Tensor& dx) {
   dispatch(x, [&](auto t) {
     using T = decltype(t);
     cpu::lrn_backward<T>(p, n, c, h, w, x.data<T>(), y.data<T>(), scale.data<T>(), dy.data<T>(),

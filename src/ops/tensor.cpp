@@ -7,8 +7,12 @@
 
 namespace alexnet {
 
-size_t dtype_size(DType t) { return t == DType::f64 ? 8 : 4; }
-const char* dtype_name(DType t) { return t == DType::f64 ? "F64" : "F32"; }
+size_t dtype_size(DType t) {
+  return t == DType::f64 ? 8 : 4;
+}
+const char* dtype_name(DType t) {
+  return t == DType::f64 ? "F64" : "F32";
+}
 
 std::string Device::str() const {
   if (kind == Kind::cpu) return index == 0 ? "cpu" : "cpu:" + std::to_string(index);
@@ -30,7 +34,8 @@ Device Device::parse(const std::string& s) {
 
 Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)
     : shape_(std::move(shape)), dtype_(dtype), device_(device) {
-  if (!device.is_cpu()) throw Error("tensor on " + device.str() + ": this build has no CUDA backend yet");
+  if (!device.is_cpu())
+    throw Error("tensor on " + device.str() + ": this build has no CUDA backend yet");
   numel_ = 1;
   for (int64_t d : shape_) {
     if (d < 0) throw Error("negative tensor dimension in " + shape_str());

@@ -65,11 +65,10 @@ void save_checkpoint(const std::string& path, const Net& net, const Config& conf
   // the position are the whole generator state.
   meta["rng"] = "philox4x32-10 seed=" + std::to_string(config.seed) +
                 " step=" + std::to_string(s.step) + " epoch=" + std::to_string(s.epoch);
-  meta["epoch_progress"] = "loss_sum=" + exact(s.epoch_loss_sum) +
-                           " top1=" + std::to_string(s.epoch_top1) +
-                           " top5=" + std::to_string(s.epoch_top5) +
-                           " images=" + std::to_string(s.epoch_images) +
-                           " seconds=" + exact(s.epoch_seconds);
+  meta["epoch_progress"] =
+      "loss_sum=" + exact(s.epoch_loss_sum) + " top1=" + std::to_string(s.epoch_top1) +
+      " top5=" + std::to_string(s.epoch_top5) + " images=" + std::to_string(s.epoch_images) +
+      " seconds=" + exact(s.epoch_seconds);
   meta["classes"] = join_lines(classes);
   write_safetensors(path, views, meta);
 }
@@ -106,12 +105,12 @@ Checkpoint read_checkpoint(const std::string& path, const std::vector<std::strin
   parse("step", "%" SCNd64, &s.step);
   parse("batch_in_epoch", "%" SCNd64, &s.batch_in_epoch);
   parse("lr", "%lg", &s.lr.lr);
-  parse("schedule", "plateau_best=%lg bad_epochs=%d drops=%d", &s.lr.plateau_best,
-        &s.lr.bad_epochs, &s.lr.drops);
+  parse("schedule", "plateau_best=%lg bad_epochs=%d drops=%d", &s.lr.plateau_best, &s.lr.bad_epochs,
+        &s.lr.drops);
   parse("best_val_top1", "%lg", &s.best_val_top1);
-  parse("epoch_progress", "loss_sum=%lg top1=%" SCNd64 " top5=%" SCNd64 " images=%" SCNd64
-        " seconds=%lg", &s.epoch_loss_sum, &s.epoch_top1, &s.epoch_top5, &s.epoch_images,
-        &s.epoch_seconds);
+  parse("epoch_progress",
+        "loss_sum=%lg top1=%" SCNd64 " top5=%" SCNd64 " images=%" SCNd64 " seconds=%lg",
+        &s.epoch_loss_sum, &s.epoch_top1, &s.epoch_top5, &s.epoch_images, &s.epoch_seconds);
 
   std::istringstream classes(get("classes"));
   for (std::string line; std::getline(classes, line);) c.classes.push_back(line);

@@ -137,8 +137,8 @@ std::string layer_table_text(const Net& net) {
   int64_t params = 0;
   double flops = 0;
   for (const auto& l : net.layer_table()) {
-    s += format("%-6s %-12s %12lld %12.1f\n", l.name.c_str(), l.output.c_str(),
-                (long long)l.params, l.forward_flops / 1e6);
+    s += format("%-6s %-12s %12lld %12.1f\n", l.name.c_str(), l.output.c_str(), (long long)l.params,
+                l.forward_flops / 1e6);
     params += l.params;
     flops += l.forward_flops;
   }
@@ -241,14 +241,15 @@ int run_training(const TrainOptions& opt) {
       order_epoch = state.epoch;
     }
     const auto step_start = Clock::now();
-    load_batch(*train_data, stats, config.data.scale,
-               order.data() + state.batch_in_epoch * B, B, workers, images, labels.data());
-    const auto r = net.forward(images, labels.data(), B, true, config.seed,
-                               static_cast<uint64_t>(state.step));
+    load_batch(*train_data, stats, config.data.scale, order.data() + state.batch_in_epoch * B, B,
+               workers, images, labels.data());
+    const auto r =
+        net.forward(images, labels.data(), B, true, config.seed, static_cast<uint64_t>(state.step));
     if (!std::isfinite(r.loss_sum))
-      throw Error(format("the loss became %g at step %lld: training diverged (lower optim.lr "
-                         "or data.scale, or use model.init.scheme)",
-                         r.loss_sum, (long long)state.step));
+      throw Error(
+          format("the loss became %g at step %lld: training diverged (lower optim.lr "
+                 "or data.scale, or use model.init.scheme)",
+                 r.loss_sum, (long long)state.step));
     net.backward();
     sgd_step(net, config.optim, state.lr.lr);
     ++state.step;
@@ -264,20 +265,20 @@ int run_training(const TrainOptions& opt) {
     // Progress: images/s over the run so far, ETA for the steps left.
     const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
     const double steps_per_s = static_cast<double>(state.step - first_step) / elapsed;
-    const std::string where = format("epoch %d/%d step %lld/%lld", state.epoch + 1,
-                                     config.train.epochs, (long long)state.step,
-                                     (long long)total_steps);
-    report.progress(format("%s  loss %.4f  %.1f img/s  lr %g  ETA %s", where.c_str(),
-                           r.loss_sum / B, steps_per_s * B, state.lr.lr,
-                           duration(static_cast<double>(total_steps - state.step) / steps_per_s)
-                               .c_str()));
+    const std::string where =
+        format("epoch %d/%d step %lld/%lld", state.epoch + 1, config.train.epochs,
+               (long long)state.step, (long long)total_steps);
+    report.progress(
+        format("%s  loss %.4f  %.1f img/s  lr %g  ETA %s", where.c_str(), r.loss_sum / B,
+               steps_per_s * B, state.lr.lr,
+               duration(static_cast<double>(total_steps - state.step) / steps_per_s).c_str()));
     if (state.step % config.train.log_every == 0) {
       const double window_s = std::chrono::duration<double>(Clock::now() - window_start).count();
-      report.periodic(format("%s loss %.5f train_top1_err %.4f %.1f img/s lr %g", where.c_str(),
-                             window_loss / static_cast<double>(window_steps),
-                             1.0 - static_cast<double>(state.epoch_top1) /
-                                       static_cast<double>(state.epoch_images),
-                             static_cast<double>(window_steps * B) / window_s, state.lr.lr));
+      report.periodic(format(
+          "%s loss %.5f train_top1_err %.4f %.1f img/s lr %g", where.c_str(),
+          window_loss / static_cast<double>(window_steps),
+          1.0 - static_cast<double>(state.epoch_top1) / static_cast<double>(state.epoch_images),
+          static_cast<double>(window_steps * B) / window_s, state.lr.lr));
       window_loss = 0;
       window_steps = 0;
       window_start = Clock::now();
@@ -291,17 +292,17 @@ int run_training(const TrainOptions& opt) {
     const bool dropped = update_lr_after_epoch(config.optim, epoch, val.top1_error, state.lr);
     const double n = static_cast<double>(state.epoch_images);
     const double ips = n / state.epoch_seconds;
-    append_metrics(dir, format("%d,%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.8g,%.2f\n", epoch,
-                               (long long)state.step, state.epoch_loss_sum / n,
-                               1.0 - static_cast<double>(state.epoch_top1) / n,
-                               1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
-                               val.top5_error, lr_used, ips));
-    report.line(format("epoch %d done: loss %.4f  train top-1 err %.4f  val top-1 err %.4f  "
-                       "top-5 err %.4f  %.1f img/s%s",
-                       epoch, state.epoch_loss_sum / n,
-                       1.0 - static_cast<double>(state.epoch_top1) / n, val.top1_error,
-                       val.top5_error, ips,
-                       dropped ? format("  (lr -> %g)", state.lr.lr).c_str() : ""));
+    append_metrics(
+        dir, format("%d,%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.8g,%.2f\n", epoch, (long long)state.step,
+                    state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
+                    1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error, val.top5_error,
+                    lr_used, ips));
+    report.line(
+        format("epoch %d done: loss %.4f  train top-1 err %.4f  val top-1 err %.4f  "
+               "top-5 err %.4f  %.1f img/s%s",
+               epoch, state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
+               val.top1_error, val.top5_error, ips,
+               dropped ? format("  (lr -> %g)", state.lr.lr).c_str() : ""));
     const bool best = val.top1_error < state.best_val_top1;
     if (best) state.best_val_top1 = val.top1_error;
     state.epoch = epoch;
@@ -318,7 +319,8 @@ int run_training(const TrainOptions& opt) {
     last_saved_step = state.step;
   }
 
-  if (state.step != last_saved_step) save_checkpoint(dir.last(), net, config, state, stats, classes);
+  if (state.step != last_saved_step)
+    save_checkpoint(dir.last(), net, config, state, stats, classes);
   const int sig = g_stop_signal.load();
   if (sig != 0) {
     report.line(format("stopped by %s after step %lld; checkpoint %s (continue with --resume auto)",

@@ -25,7 +25,9 @@ inline std::string read_file(const std::string& path) {
   return s.str();
 }
 
-inline std::string binary(const std::string& name) { return std::string(ALEXNET_BIN_DIR) + "/" + name; }
+inline std::string binary(const std::string& name) {
+  return std::string(ALEXNET_BIN_DIR) + "/" + name;
+}
 inline std::string source_path(const std::string& rel) {
   return std::string(ALEXNET_SOURCE_DIR) + "/" + rel;
 }

@@ -27,10 +27,10 @@ class CliErrors : public ::testing::Test {
   // One short real run whose directory the failing commands must leave alone.
   static void SetUpTestSuite() {
     dir_ = new std::string(test::temp_dir("cli"));
-    const auto r = run({"alexnet-train", "--config", config(), "--out", run_dir(), "--set",
-                        "train.max_steps=2", "--set", "data.synthetic.train_images=64", "--set",
-                        "data.synthetic.val_images=32"},
-                       *dir_);
+    const auto r = run(
+        {"alexnet-train", "--config", config(), "--out", run_dir(), "--set", "train.max_steps=2",
+         "--set", "data.synthetic.train_images=64", "--set", "data.synthetic.val_images=32"},
+        *dir_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   static void TearDownTestSuite() {
@@ -82,15 +82,15 @@ TEST_F(CliErrors, UnknownKeyInAFile) {
 }
 
 TEST_F(CliErrors, WrongType) {
-  expect_refused({"alexnet-train", "--config", config(), "--out", run_dir(), "--set",
-                  "model.towers=two"},
-                 {"model.towers", "two"});
+  expect_refused(
+      {"alexnet-train", "--config", config(), "--out", run_dir(), "--set", "model.towers=two"},
+      {"model.towers", "two"});
 }
 
 TEST_F(CliErrors, OutOfRange) {
-  expect_refused({"alexnet-train", "--config", config(), "--out", run_dir(), "--set",
-                  "optim.momentum=1.5"},
-                 {"optim.momentum", "1.5"});
+  expect_refused(
+      {"alexnet-train", "--config", config(), "--out", run_dir(), "--set", "optim.momentum=1.5"},
+      {"optim.momentum", "1.5"});
 }
 
 TEST_F(CliErrors, ExistingRunWithoutResume) {
@@ -120,8 +120,8 @@ TEST_F(CliErrors, TruncatedCheckpoint) {
 
 TEST_F(CliErrors, ForeignHeader) {
   const auto zip = *dir_ + "/model.pt";
-  std::ofstream(zip, std::ios::binary) << std::string("PK\x03\x04\x14\x00\x00\x00", 8)
-                                       << std::string(200, 'x');
+  std::ofstream(zip, std::ios::binary)
+      << std::string("PK\x03\x04\x14\x00\x00\x00", 8) << std::string(200, 'x');
   expect_refused({"alexnet-eval", "--checkpoint", zip}, {"model.pt"});
 }
 
@@ -134,7 +134,8 @@ TEST_F(CliErrors, SafetensorsFromSomethingElse) {
   f.write(reinterpret_cast<const char*>(&n), 8);
   f << header << std::string(4, '\0');
   f.close();
-  expect_refused({"alexnet-eval", "--checkpoint", path}, {"other.safetensors", "not an alexnet checkpoint"});
+  expect_refused({"alexnet-eval", "--checkpoint", path},
+                 {"other.safetensors", "not an alexnet checkpoint"});
 }
 
 TEST_F(CliErrors, CheckpointShapesDoNotMatchConfig) {

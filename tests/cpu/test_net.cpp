@@ -119,9 +119,8 @@ std::vector<double> grouped_lrn(const cpu::LrnParams& p, int n, int c, int hw, i
   return y;
 }
 
-std::vector<double> conv_act(const Net& net, const char* layer, const ConvLayerConfig& l,
-                             int n, int c, int hw, int groups, const std::vector<double>& x,
-                             int& out_hw) {
+std::vector<double> conv_act(const Net& net, const char* layer, const ConvLayerConfig& l, int n,
+                             int c, int hw, int groups, const std::vector<double>& x, int& out_hw) {
   cpu::ConvGeom g{n, c, hw, hw, l.filters, l.kernel, l.kernel, l.stride, l.pad, groups};
   out_hw = g.out_h();
   std::vector<double> y(static_cast<size_t>(n) * l.filters * out_hw * out_hw);
@@ -149,8 +148,8 @@ std::vector<double> fc(const Net& net, const char* layer, int n, const std::vect
   std::vector<double> y(static_cast<size_t>(n) * out);
   cpu::fc_forward<double>(n, in, out, x.data(), w.data(), b.data(), y.data(), 0.0);
   if (relu)
-    cpu::activation_forward<double>(cpu::Activation::relu, static_cast<int64_t>(y.size()),
-                                    y.data(), y.data());
+    cpu::activation_forward<double>(cpu::Activation::relu, static_cast<int64_t>(y.size()), y.data(),
+                                    y.data());
   return y;
 }
 
@@ -185,7 +184,8 @@ TEST(Net, TowersComputeTheWholeGroupedNetwork) {
 
     const double* logits = net.logits().data<double>();
     for (size_t i = 0; i < x.size(); ++i)
-      EXPECT_NEAR(logits[i], x[i], 1e-12 * (1 + std::abs(x[i]))) << "towers " << towers << " logit " << i;
+      EXPECT_NEAR(logits[i], x[i], 1e-12 * (1 + std::abs(x[i])))
+          << "towers " << towers << " logit " << i;
   }
 }
 
@@ -206,7 +206,8 @@ TEST(Net, SlicesMapToTheDocumentedBlocksOfTheWholeTensor) {
     for (int o = 0; o < 4; ++o)
       for (int ci = 0; ci < 4; ++ci)
         for (int k = 0; k < 9; ++k)
-          ASSERT_EQ(v[(o * 4 + ci) * 9 + k], static_cast<double>(((t * 4 + o) * 8 + r * 4 + ci) * 9 + k));
+          ASSERT_EQ(v[(o * 4 + ci) * 9 + k],
+                    static_cast<double>(((t * 4 + o) * 8 + r * 4 + ci) * 9 + k));
   }
   const auto back = net.gather_whole("conv3.weight", false);
   EXPECT_EQ(std::memcmp(back.data(), w.data(), back.size()), 0);

@@ -17,8 +17,8 @@ namespace {
 using test::run;
 
 std::vector<std::string> small(const std::string& out, std::vector<std::string> sets) {
-  std::vector<std::string> args = {"alexnet-train", "--config", test::source_path("configs/small.yaml"),
-                                   "--out", out};
+  std::vector<std::string> args = {"alexnet-train", "--config",
+                                   test::source_path("configs/small.yaml"), "--out", out};
   for (auto& s : sets) {
     args.push_back("--set");
     args.push_back(s);
@@ -42,9 +42,8 @@ TEST(Train, SmallSyntheticConfigLearnsFarBelowChance) {
   const auto rows = metrics_without_speed(dir + "/run/metrics.csv");
   ASSERT_EQ(rows.size(), 3u) << test::read_file(dir + "/run/metrics.csv");
 
-  const auto e = run({"alexnet-eval", "--checkpoint", dir + "/run/checkpoints/last.safetensors",
-                      "--json"},
-                     dir);
+  const auto e = run(
+      {"alexnet-eval", "--checkpoint", dir + "/run/checkpoints/last.safetensors", "--json"}, dir);
   ASSERT_EQ(e.exit_code, 0) << e.err;
   const auto at = e.out.find("\"top1_error\": ");
   ASSERT_NE(at, std::string::npos) << e.out;
@@ -60,9 +59,12 @@ TEST(Train, SmallSyntheticConfigLearnsFarBelowChance) {
 // per epoch), so the data position, the LR schedule and the epoch's running metrics must all
 // come back from the checkpoint.
 constexpr int kSteps = 30;
-const std::vector<std::string> kResumeSets = {
-    "data.synthetic.train_images=640", "data.synthetic.val_images=64", "train.log_every=1",
-    "optim.schedule=plateau", "optim.patience=0", "optim.min_delta=0.5"};  // LR drops each epoch
+const std::vector<std::string> kResumeSets = {"data.synthetic.train_images=640",
+                                              "data.synthetic.val_images=64",
+                                              "train.log_every=1",
+                                              "optim.schedule=plateau",
+                                              "optim.patience=0",
+                                              "optim.min_delta=0.5"};  // LR drops each epoch
 
 std::vector<std::string> with_steps(int steps) {
   auto s = kResumeSets;
@@ -112,8 +114,8 @@ TEST(Train, ResumeAfterSigtermIsBitIdentical) {
   auto straight = run(small(dir + "/straight", with_steps(2 * kSteps)), dir);
   ASSERT_EQ(straight.exit_code, 0) << straight.err;
 
-  const pid_t pid = test::start(small(dir + "/split", with_steps(2 * kSteps)), dir,
-                                dir + "/out1", dir + "/err1");
+  const pid_t pid =
+      test::start(small(dir + "/split", with_steps(2 * kSteps)), dir, dir + "/out1", dir + "/err1");
   const auto log = dir + "/split/train.log";
   for (int i = 0; i < 3000; ++i) {  // until a few steps are done (at most 30 s)
     if (test::read_file(log).find("step 3/") != std::string::npos) break;
@@ -139,9 +141,10 @@ TEST(Train, ResumeAfterSigtermIsBitIdentical) {
 
 TEST(Train, KeepsTheConfiguredNumberOfEpochCheckpoints) {
   const auto dir = test::temp_dir("keep");
-  auto r = run(small(dir + "/run", {"data.synthetic.train_images=128", "data.synthetic.val_images=32",
-                                    "train.epochs=4", "checkpoint.keep=2"}),
-               dir);
+  auto r =
+      run(small(dir + "/run", {"data.synthetic.train_images=128", "data.synthetic.val_images=32",
+                               "train.epochs=4", "checkpoint.keep=2"}),
+          dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   namespace fs = std::filesystem;
   const auto ck = dir + "/run/checkpoints/";

@@ -21,8 +21,7 @@ std::vector<T> random_vector(size_t count, uint32_t seed, double lo = -1.0, doub
 // Central difference of the scalar function f with respect to every element of x
 // (x is perturbed in place and restored). The reference gradients the tests compare with.
 inline std::vector<double> numeric_gradient(std::vector<double>& x,
-                                            const std::function<double()>& f,
-                                            double eps = 1e-6) {
+                                            const std::function<double()>& f, double eps = 1e-6) {
   std::vector<double> g(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const double saved = x[i];

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages alexnet builds and tests with. Idempotent: quiet and quick when
+# everything is already there. The CUDA toolkit (nvcc, cuBLAS, cuDNN, NCCL) is not a Debian
+# package here; it is expected under /usr/local/cuda and is optional (see README).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
+  libopenblas-dev libgtest-dev
+  clang-format
+  python3 python3-numpy
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
