@@ -7,13 +7,13 @@
 
 namespace alexnet {
 
-void add_common_options(CLI::App& app, CommonOptions& o) {
+void add_common_options(CLI::App& app, CommonOptions& o, const std::string& out_help) {
   app.add_option("--config", o.config_path, "YAML config file");
   app.add_option("--set", o.sets, "override a config key: --set section.key=value (repeatable)")
       ->take_all()
       ->allow_extra_args(false);
   app.add_option("--device", o.device, "cpu, cpu:N or auto")->capture_default_str();
-  app.add_option("--out", o.out, "run directory (default runs/<config name>)");
+  app.add_option("--out", o.out, out_help);
 }
 
 int run_app(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {

@@ -15,8 +15,8 @@ struct CommonOptions {
   std::string out;
 };
 
-// --config FILE, --set key=value (repeatable), --device, --out DIR.
-void add_common_options(CLI::App& app, CommonOptions& options);
+// --config FILE, --set key=value (repeatable), --device, --out DIR (what --out means differs).
+void add_common_options(CLI::App& app, CommonOptions& options, const std::string& out_help);
 
 // Parses the command line and runs `body`, turning a user error (alexnet::Error, bad option)
 // into one line on stderr and exit status 2; `body` returns the exit status otherwise.

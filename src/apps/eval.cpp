@@ -5,6 +5,7 @@
 
 #include "alexnet/checkpoint.h"
 #include "alexnet/error.h"
+#include "alexnet/json.h"
 #include "alexnet/train.h"
 #include "src/apps/common.h"
 #include "src/train/run_dir.h"
@@ -12,7 +13,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"Evaluate an AlexNet checkpoint: top-1 and top-5 error.", "alexnet-eval"};
   alexnet::CommonOptions common;
-  add_common_options(app, common);
+  add_common_options(app, common, "also write the result to DIR/eval.json");
   std::string checkpoint, split = "val";
   bool json = false;
   int batch = 0;
@@ -32,23 +33,21 @@ int main(int argc, char** argv) {
     Net net(config, batch > 0 ? batch : config.data.batch_size);
     load_weights(ckpt, net, false);
     const auto r = evaluate(net, *data, ckpt.stats, config.data.scale, config.data.workers);
-    char text[512];
-    if (json) {
-      std::snprintf(text, sizeof text,
-                    "{\"checkpoint\": \"%s\", \"split\": \"%s\", \"images\": %lld, \"loss\": "
-                    "%.6f, \"top1_error\": %.6f, \"top5_error\": %.6f}\n",
-                    checkpoint.c_str(), split.c_str(), (long long)r.images, r.loss, r.top1_error,
-                    r.top5_error);
-    } else {
-      std::snprintf(text, sizeof text,
-                    "%s on %s (%lld images): top-1 error %.4f  top-5 error %.4f  loss %.4f\n",
-                    checkpoint.c_str(), split.c_str(), (long long)r.images, r.top1_error,
-                    r.top5_error, r.loss);
-    }
-    std::fputs(text, stdout);
+    char json_text[512], plain[512];
+    std::snprintf(json_text, sizeof json_text,
+                  "{\"checkpoint\": %s, \"split\": \"%s\", \"images\": %lld, \"loss\": "
+                  "%.6f, \"top1_error\": %.6f, \"top5_error\": %.6f}\n",
+                  json_quote(checkpoint).c_str(), split.c_str(), (long long)r.images, r.loss,
+                  r.top1_error, r.top5_error);
+    std::snprintf(plain, sizeof plain,
+                  "%s on %s (%lld images): top-1 error %.4f  top-5 error %.4f  loss %.4f\n",
+                  checkpoint.c_str(), split.c_str(), (long long)r.images, r.top1_error,
+                  r.top5_error, r.loss);
+    std::fputs(json ? json_text : plain, stdout);
     if (!common.out.empty()) {
-      std::filesystem::create_directories(common.out);
-      write_text_atomic(common.out + "/eval.json", text);
+      std::error_code ec;
+      std::filesystem::create_directories(common.out, ec);
+      write_text_atomic(common.out + "/eval.json", json_text);
     }
     return 0;
   });
