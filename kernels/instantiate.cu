@@ -60,10 +60,10 @@ void maxpool_forward_cuda(const cpu::PoolGeom& g, const float* x, float* y, cuda
   launch_elementwise(count, MaxpoolForward<float>{pool_dims(g), x, y}, stream);
 }
 
-void maxpool_backward_cuda(const cpu::PoolGeom& g, const float* x, const float* dy, float* dx,
-                           cudaStream_t stream) {
+void maxpool_backward_cuda(const cpu::PoolGeom& g, const float* x, const float* y, const float* dy,
+                           float* dx, cudaStream_t stream) {
   const int64_t count = static_cast<int64_t>(g.n) * g.c * g.h * g.w;
-  launch_elementwise(count, MaxpoolBackward<float>{pool_dims(g), x, dy, dx}, stream);
+  launch_elementwise(count, MaxpoolBackward<float>{pool_dims(g), x, y, dy, dx}, stream);
 }
 
 // ---------------------------------------------------------------- dropout

@@ -57,6 +57,17 @@ AX_HD T lrn_scale(const LrnCoeffs<T>& q, const T* base, int ch) {
   return q.k + q.alpha * sum;
 }
 
+// scale^(-beta). The paper's beta = 0.75 is s^-1/2 * s^-1/4: two square roots instead of a
+// pow, several times faster on both backends and as accurate.
+template <class T>
+AX_HD T lrn_pow(T s, T beta) {
+  if (beta == T(0.75)) {
+    const T r = T(1) / std::sqrt(s);
+    return r * std::sqrt(r);
+  }
+  return std::pow(s, -beta);
+}
+
 template <class T>
 struct LrnForward {
   LrnCoeffs<T> q;
@@ -68,7 +79,7 @@ struct LrnForward {
     const int64_t base = i - ch * q.plane;
     const T s = lrn_scale(q, x + base, ch);
     if (scale != nullptr) scale[i] = s;
-    y[i] = x[i] * std::pow(s, -q.beta);
+    y[i] = x[i] * lrn_pow(s, q.beta);
   }
 };
 
@@ -92,7 +103,7 @@ struct LrnBackward {
       acc += dy[e] * y[e] / sj;
     }
     const T si = scale != nullptr ? scale[i] : lrn_scale(q, x + base, ch);
-    dx[i] = dy[i] * std::pow(si, -q.beta) - T(2) * q.alpha * q.beta * x[i] * acc;
+    dx[i] = dy[i] * lrn_pow(si, q.beta) - T(2) * q.alpha * q.beta * x[i] * acc;
   }
 };
 

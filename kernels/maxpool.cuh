@@ -2,7 +2,9 @@
 // The argmax of a window is its FIRST maximum in row-major order; forward and backward use
 // the same rule, so with ties the whole gradient goes to one element.
 // Backward is a gather: each input element visits the output windows that contain it and
-// takes dy from those whose argmax it is. No atomics, deterministic, dx overwritten.
+// takes dy from those whose argmax it is. No atomics, deterministic, dx overwritten. Only an
+// element equal to the window's maximum (the forward output) can be its argmax, so the window
+// is searched again only then: about once per window instead of once per element and window.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +60,7 @@ template <class T>
 struct MaxpoolBackward {
   PoolDims d;
   const T* x;   // (N, C, H, W)
+  const T* y;   // (N, C, P, Q), the forward output
   const T* dy;  // (N, C, P, Q)
   T* dx;        // (N, C, H, W)
   AX_HD void operator()(int64_t i) const {
@@ -67,13 +70,15 @@ struct MaxpoolBackward {
     const int iy = self / d.w, ix = self % d.w;
     const T* in = x + nc * in_plane;
     const T* grad = dy + nc * d.out_h * d.out_w;
+    const T* max = y + nc * d.out_h * d.out_w;
     // Windows oy with oy*stride <= iy <= oy*stride + size - 1, clipped to the output.
     const int oy_lo = first_window(iy), ox_lo = first_window(ix);
     const int oy_hi = last_window(iy, d.out_h), ox_hi = last_window(ix, d.out_w);
     T acc = 0;
     for (int oy = oy_lo; oy <= oy_hi; ++oy)
       for (int ox = ox_lo; ox <= ox_hi; ++ox)
-        if (pool_argmax(d, in, oy, ox) == self) acc += grad[oy * d.out_w + ox];
+        if (in[self] == max[oy * d.out_w + ox] && pool_argmax(d, in, oy, ox) == self)
+          acc += grad[oy * d.out_w + ox];
     dx[i] = acc;
   }
   AX_HD int first_window(int v) const {

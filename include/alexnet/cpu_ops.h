@@ -76,9 +76,10 @@ struct PoolGeom {
 template <class T>
 void maxpool_forward(const PoolGeom& g, const T* x, T* y);
 // A gather: each dx element sums dy over the windows whose first maximum (row-major within the
-// window) it is; no atomics, deterministic. dx is overwritten.
+// window) it is; no atomics, deterministic. dx is overwritten. y is the forward output: an
+// element below its window's maximum is passed over without searching the window.
 template <class T>
-void maxpool_backward(const PoolGeom& g, const T* x, const T* dy, T* dx);
+void maxpool_backward(const PoolGeom& g, const T* x, const T* y, const T* dy, T* dx);
 
 // ---------------------------------------------------------------- dropout
 // Inverted dropout: kept units are scaled by 1/(1-p) at training, inference uses all units

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,11 +45,16 @@ struct LayerInfo {
   double forward_flops = 0;  // per image, whole net (multiply-add = 2)
 };
 
-// Seconds spent per layer, filled when Net::profile is set.
+// Seconds spent per layer (conv1, lrn1, pool1, ..., fc8, loss) in the order first timed,
+// filled when Net::profile is set.
 struct LayerTime {
+  std::string layer;
   double forward = 0, backward = 0;
 };
-using Profile = std::map<std::string, LayerTime>;
+struct Profile {
+  std::vector<LayerTime> layers;
+  LayerTime& operator[](const std::string& layer);
+};
 
 class Net {
  public:

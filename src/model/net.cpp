@@ -34,6 +34,13 @@ struct Net::Tower {
   std::vector<Tensor> part3, part6, part7, part8;  // this tower's share of every input gradient
 };
 
+LayerTime& Profile::operator[](const std::string& layer) {
+  for (auto& l : layers)
+    if (l.layer == layer) return l;
+  layers.push_back({layer, 0, 0});
+  return layers.back();
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -330,24 +337,27 @@ ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n,
     return g;
   };
   auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
+  auto timed = [this](const char* layer, bool backward, auto&& body) {
+    LayerClock clock(profile, layer, backward);
+    body();
+  };
 
   for (auto& tw : tower_) {  // conv1, conv2: each tower on its own
-    {
-      LayerClock clock(profile, "conv1", false);
-      const auto g1 = with_n(tw.c1);
+    const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
+    timed("conv1", false, [&] {
       ops::conv_forward(g1, images, P(tw.w1).value, &P(tw.b1).value, tw.r1, 0.0);
       ops::activation_forward(activation_, count(tw.r1), tw.r1);
-      ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1);
-      ops::maxpool_forward(with_n(tw.p1), tw.n1, tw.q1);
-    }
-    {
-      LayerClock clock(profile, "conv2", false);
-      const auto g2 = with_n(tw.c2);
+    });
+    timed("lrn1", false,
+          [&] { ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1); });
+    timed("pool1", false, [&] { ops::maxpool_forward(with_n(tw.p1), tw.n1, tw.q1); });
+    timed("conv2", false, [&] {
       ops::conv_forward(g2, tw.q1, P(tw.w2).value, &P(tw.b2).value, tw.r2, 0.0);
       ops::activation_forward(activation_, count(tw.r2), tw.r2);
-      ops::lrn_forward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2);
-      ops::maxpool_forward(with_n(tw.p2), tw.n2, tw.q2);
-    }
+    });
+    timed("lrn2", false,
+          [&] { ops::lrn_forward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2); });
+    timed("pool2", false, [&] { ops::maxpool_forward(with_n(tw.p2), tw.n2, tw.q2); });
   }
 
   std::vector<Tensor> own(static_cast<size_t>(T));
@@ -377,8 +387,8 @@ ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n,
       LayerClock clock(profile, "conv5", false);
       ops::conv_forward(with_n(tw.c5), tw.r4, P(tw.w5).value, &P(tw.b5).value, tw.r5, 0.0);
       ops::activation_forward(activation_, count(tw.r5), tw.r5);
-      ops::maxpool_forward(with_n(tw.p5), tw.r5, tw.q5);
     }
+    timed("pool5", false, [&] { ops::maxpool_forward(with_n(tw.p5), tw.r5, tw.q5); });
   }
 
   // The fully-connected layers all read both halves.
@@ -413,7 +423,10 @@ ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n,
     const auto& tw = tower_[static_cast<size_t>(t)];
     ops::copy_into_columns(n, tw.l8, logits_, t * tw.fc8_out);
   }
-  const auto result = ops::softmax_xent(n, logits_, labels, train ? &dlogits_ : nullptr, nullptr);
+  ops::XentResult result;
+  timed("loss", false, [&] {
+    result = ops::softmax_xent(n, logits_, labels, train ? &dlogits_ : nullptr, nullptr);
+  });
   have_training_forward_ = train;
   last_images_ = images;  // conv1's weight gradient needs it (a handle, not a copy)
   last_n_ = n;
@@ -437,6 +450,10 @@ void Net::backward() {
   };
   auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
   auto tower = [&](int t) -> Tower& { return tower_[static_cast<size_t>(t)]; };
+  auto timed = [this](const char* layer, bool backward, auto&& body) {
+    LayerClock clock(profile, layer, backward);
+    body();
+  };
   auto at = [](auto& v, int i) -> auto& {
     return v[static_cast<size_t>(i)];
   };
@@ -491,9 +508,10 @@ void Net::backward() {
 
   for (int t = 0; t < T; ++t) {  // conv5, conv4 (own), then conv3's weights and shares
     auto& tw = tower(t);
+    timed("pool5", true,
+          [&] { ops::maxpool_backward(with_n(tw.p5), tw.r5, tw.q5, tw.g_q5, tw.g_r5); });
     {
       LayerClock clock(profile, "conv5", true);
-      ops::maxpool_backward(with_n(tw.p5), tw.r5, tw.g_q5, tw.g_r5);
       ops::activation_backward(activation_, count(tw.r5), tw.r5, tw.g_r5);
       ops::conv_backward_filter(with_n(tw.c5), tw.r4, tw.g_r5, P(tw.w5).grad, &P(tw.b5).grad, 0.0);
       ops::conv_backward_data(with_n(tw.c5), tw.g_r5, P(tw.w5).value, tw.g_r4, 0.0);
@@ -527,26 +545,29 @@ void Net::backward() {
 
   for (int t = 0; t < T; ++t) {  // conv2, conv1: own again
     auto& tw = tower(t);
-    {
-      LayerClock clock(profile, "conv2", true);
-      const auto g2 = with_n(tw.c2);
-      ops::maxpool_backward(with_n(tw.p2), tw.n2, tw.g_q2, tw.g_n2);
+    const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
+    timed("pool2", true,
+          [&] { ops::maxpool_backward(with_n(tw.p2), tw.n2, tw.q2, tw.g_q2, tw.g_n2); });
+    timed("lrn2", true, [&] {
       ops::lrn_backward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2, tw.g_n2,
                         tw.g_r2);
+    });
+    timed("conv2", true, [&] {
       ops::activation_backward(activation_, count(tw.r2), tw.r2, tw.g_r2);
       ops::conv_backward_filter(g2, tw.q1, tw.g_r2, P(tw.w2).grad, &P(tw.b2).grad, 0.0);
       ops::conv_backward_data(g2, tw.g_r2, P(tw.w2).value, tw.g_q1, 0.0);
-    }
-    {
-      LayerClock clock(profile, "conv1", true);
-      const auto g1 = with_n(tw.c1);
-      ops::maxpool_backward(with_n(tw.p1), tw.n1, tw.g_q1, tw.g_n1);
+    });
+    timed("pool1", true,
+          [&] { ops::maxpool_backward(with_n(tw.p1), tw.n1, tw.q1, tw.g_q1, tw.g_n1); });
+    timed("lrn1", true, [&] {
       ops::lrn_backward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1, tw.g_n1,
                         tw.g_r1);
+    });
+    timed("conv1", true, [&] {
       ops::activation_backward(activation_, count(tw.r1), tw.r1, tw.g_r1);
       // conv1's input is the image: no gradient needed there.
       ops::conv_backward_filter(g1, last_images_, tw.g_r1, P(tw.w1).grad, &P(tw.b1).grad, 0.0);
-    }
+    });
   }
 }
 

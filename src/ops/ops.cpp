@@ -127,10 +127,11 @@ void maxpool_forward(const PoolGeom& g, const Tensor& x, Tensor& y) {
   });
 }
 
-void maxpool_backward(const PoolGeom& g, const Tensor& x, const Tensor& dy, Tensor& dx) {
+void maxpool_backward(const PoolGeom& g, const Tensor& x, const Tensor& y, const Tensor& dy,
+                      Tensor& dx) {
   dispatch(x, [&](auto t) {
     using T = decltype(t);
-    cpu::maxpool_backward<T>(g, x.data<T>(), dy.data<T>(), dx.data<T>());
+    cpu::maxpool_backward<T>(g, x.data<T>(), y.data<T>(), dy.data<T>(), dx.data<T>());
   });
 }
 

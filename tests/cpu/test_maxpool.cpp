@@ -76,14 +76,14 @@ void check_against_naive(const PoolGeom& g) {
 
   std::vector<double> y(out), dx(in, 123.0);  // dx must be overwritten, not accumulated
   maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), dy.data(), dx.data());
+  maxpool_backward(g, x.data(), y.data(), dy.data(), dx.data());
   EXPECT_EQ(y, ref_y);
   EXPECT_EQ(dx, ref_dx);
 
   const std::vector<float> xf(x.begin(), x.end()), dyf(dy.begin(), dy.end());
   std::vector<float> yf(out), dxf(in);
   maxpool_forward(g, xf.data(), yf.data());
-  maxpool_backward(g, xf.data(), dyf.data(), dxf.data());
+  maxpool_backward(g, xf.data(), yf.data(), dyf.data(), dxf.data());
   EXPECT_EQ(std::vector<double>(yf.begin(), yf.end()), ref_y);
   EXPECT_EQ(std::vector<double>(dxf.begin(), dxf.end()), ref_dx);
 }
@@ -118,8 +118,9 @@ TEST(Maxpool, GradientMatchesFiniteDifferences) {
     maxpool_forward(g, x.data(), y.data());
     return weighted_sum(y, w);
   };
-  std::vector<double> dx(in);
-  maxpool_backward(g, x.data(), w.data(), dx.data());
+  std::vector<double> y(out), dx(in);
+  maxpool_forward(g, x.data(), y.data());
+  maxpool_backward(g, x.data(), y.data(), w.data(), dx.data());
   EXPECT_LT(max_rel_error(dx, numeric_gradient(x, loss), kFdAtol), 1e-6);
 }
 
@@ -130,7 +131,7 @@ TEST(Maxpool, TiesGoToTheFirstMaximumOnly) {
   const std::vector<double> dy = {1.5};
   std::vector<double> y(1), dx(9);
   maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), dy.data(), dx.data());
+  maxpool_backward(g, x.data(), y.data(), dy.data(), dx.data());
   EXPECT_EQ(y[0], 5.0);
   EXPECT_EQ(dx, (std::vector<double>{0, 1.5, 0, 0, 0, 0, 0, 0, 0}));
 }
@@ -143,7 +144,7 @@ TEST(Maxpool, ConstantInputOverlappingWindows) {
   const std::vector<float> x(25, 1.0f), dy = {1, 2, 3, 4};
   std::vector<float> y(4), dx(25);
   maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), dy.data(), dx.data());
+  maxpool_backward(g, x.data(), y.data(), dy.data(), dx.data());
   EXPECT_EQ(y, (std::vector<float>{1, 1, 1, 1}));
   std::vector<float> expect(25, 0.0f);
   expect[0] = 1;
@@ -161,7 +162,7 @@ TEST(Maxpool, SharedMaximumCollectsEveryWindow) {
   const std::vector<double> dy = {1, 2, 3, 4};
   std::vector<double> y(4), dx(25);
   maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), dy.data(), dx.data());
+  maxpool_backward(g, x.data(), y.data(), dy.data(), dx.data());
   EXPECT_EQ(y, (std::vector<double>{5, 5, 5, 5}));
   std::vector<double> expect(25, 0.0);
   expect[12] = 10.0;
