@@ -79,6 +79,8 @@ class Reporter {
       std::fflush(stdout);
     }
   }
+  // A line for the log alone.
+  void log_only(const std::string& text) { log_->info(text); }
   void progress(const std::string& text) {
     if (!tty_) return;
     std::fprintf(stdout, "\r\033[K%s", text.c_str());
@@ -130,6 +132,36 @@ void append_metrics(const RunDir& dir, const std::string& row) {
   std::ofstream out(dir.metrics(), std::ios::app);
   out << row;
   if (!out) throw Error("cannot write '" + dir.metrics() + "'");
+}
+
+// Per weight tensor: RMS of the weights, of the last update (the momentum v is exactly the
+// step w just took) and their ratio, as cuda-convnet logged them: a ratio far from ~1e-3 says
+// the learning rate or the initialisation is off for that layer.
+std::string weight_update_table(const Net& net) {
+  struct Sums {
+    std::string name;
+    double w = 0, v = 0;
+    int64_t count = 0;
+  };
+  std::vector<Sums> sums;
+  for (const auto& p : net.params()) {
+    if (p.is_bias) continue;
+    if (sums.empty() || sums.back().name != p.name) sums.push_back({p.name});
+    const float* w = p.value.data<float>();
+    const float* v = p.momentum.data<float>();
+    for (int64_t i = 0; i < p.value.numel(); ++i) {
+      sums.back().w += double{w[i]} * w[i];
+      sums.back().v += double{v[i]} * v[i];
+    }
+    sums.back().count += p.value.numel();
+  }
+  std::string s = "weights: rms |w|, rms |dw| of the last step, ratio";
+  for (const auto& t : sums) {
+    const double w = std::sqrt(t.w / static_cast<double>(t.count));
+    const double v = std::sqrt(t.v / static_cast<double>(t.count));
+    s += format("\n  %-13s %.3e %.3e %.1e", t.name.c_str(), w, v, w > 0 ? v / w : 0.0);
+  }
+  return s;
 }
 
 std::string layer_table_text(const Net& net) {
@@ -303,6 +335,7 @@ int run_training(const TrainOptions& opt) {
                epoch, state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
                val.top1_error, val.top5_error, ips,
                dropped ? format("  (lr -> %g)", state.lr.lr).c_str() : ""));
+    report.log_only(weight_update_table(net));
     const bool best = val.top1_error < state.best_val_top1;
     if (best) state.best_val_top1 = val.top1_error;
     state.epoch = epoch;

@@ -13,15 +13,11 @@
 namespace alexnet::cpu {
 namespace {
 
+using test::kFdAtol;
 using test::max_rel_error;
 using test::numeric_gradient;
 using test::random_vector;
 using test::weighted_sum;
-
-// Finite differences (eps 1e-6) in double carry a rounding floor of about
-// 1e-16 * |loss| / eps ~ 1e-9 in absolute terms, so errors are measured relative to
-// kFdAtol + |gradient|: 1e-6 relative for gradients above 1e-2, 1e-8 absolute below.
-constexpr double kFdAtol = 1e-2;
 
 // b[n,i,y,x] = a[n,i,y,x] / (k + alpha' * sum_{j=max(0,i-size/2)}^{min(C-1,i+size/2)}
 // a[n,j,y,x]^2)^beta

@@ -14,15 +14,11 @@
 namespace alexnet::cpu {
 namespace {
 
+using test::kFdAtol;
 using test::max_rel_error;
 using test::numeric_gradient;
 using test::random_vector;
 using test::weighted_sum;
-
-// Finite differences (eps 1e-6) in double carry a rounding floor of about
-// 1e-16 * |loss| / eps ~ 1e-9 in absolute terms, so errors are measured relative to
-// kFdAtol + |gradient|: 1e-6 relative for gradients above 1e-2, 1e-8 absolute below.
-constexpr double kFdAtol = 1e-2;
 
 // Forward by window loops, and backward in the scatter form (each window hands its dy to its
 // first maximum): the opposite direction from the gather under test.

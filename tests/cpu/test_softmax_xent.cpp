@@ -11,14 +11,10 @@
 namespace alexnet::cpu {
 namespace {
 
+using test::kFdAtol;
 using test::max_rel_error;
 using test::numeric_gradient;
 using test::random_vector;
-
-// Finite differences (eps 1e-6) in double carry a rounding floor of about
-// 1e-16 * |loss| / eps ~ 1e-9 in absolute terms, so errors are measured relative to
-// kFdAtol + |gradient|: 1e-6 relative for gradients above 1e-2, 1e-8 absolute below.
-constexpr double kFdAtol = 1e-2;
 
 TEST(SoftmaxXent, HandComputedTwoSamples) {
   // Sample 0: logits (0, ln 2, 0), label 1: exp = (1, 2, 1), softmax (1/4, 1/2, 1/4),

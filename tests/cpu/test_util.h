@@ -35,6 +35,11 @@ inline std::vector<double> numeric_gradient(std::vector<double>& x,
   return g;
 }
 
+// Finite differences (eps 1e-6) in double carry a rounding floor of about
+// 1e-16 * |loss| / eps ~ 1e-9 in absolute terms, so errors are measured relative to
+// kFdAtol + |gradient|: 1e-6 relative for gradients above 1e-2, 1e-8 absolute below.
+constexpr double kFdAtol = 1e-2;
+
 // Largest |a - b| / (atol + |b|) over the elements: the llm.c form of a tolerance.
 // A NaN anywhere or a size mismatch is an infinite error, never a pass.
 inline double max_rel_error(const std::vector<double>& a, const std::vector<double>& b,
