@@ -81,8 +81,11 @@ class Reporter {
   }
   // A line for the log alone.
   void log_only(const std::string& text) { log_->info(text); }
+  // Redrawn at most a few times a second: a fast step rate would flood the terminal.
   void progress(const std::string& text) {
-    if (!tty_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!tty_ || now - last_progress_ < std::chrono::milliseconds(200)) return;
+    last_progress_ = now;
     std::fprintf(stdout, "\r\033[K%s", text.c_str());
     std::fflush(stdout);
     progress_shown_ = true;
@@ -91,6 +94,7 @@ class Reporter {
  private:
   bool tty_;
   bool progress_shown_ = false;
+  std::chrono::steady_clock::time_point last_progress_{};
   std::shared_ptr<spdlog::logger> log_;
 };
 
