@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libopenblas-dev libgtest-dev
+  libturbojpeg0-dev libpng-dev libopencv-core-dev libopencv-imgproc-dev
   clang-format
   python3 python3-numpy
 )

@@ -108,6 +108,28 @@ struct XentResult {
 template <class T>
 XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T* dlogits, T* probs);
 
+// ---------------------------------------------------------------- augmentation (one fused op)
+// What happens to one sample (DESIGN §2, paper §4.1): the crop's top-left corner in the
+// stored S x S image, a horizontal mirror, and the PCA lighting shift sum_i alpha_i lambda_i p_i
+// added to every pixel's RGB.
+struct AugmentSample {
+  int x0 = 0, y0 = 0;
+  bool flip = false;
+  float rgb_shift[3] = {0, 0, 0};
+};
+struct AugmentGeom {
+  int n = 1;         // samples
+  int size = 256;    // S: the stored images are (S, S, 3)
+  int crop = 227;    // the output is (3, crop, crop)
+  double scale = 1;  // input scale (data.scale)
+};
+// out (N, 3, crop, crop) from images (N, S, S, 3) uint8 RGB and mean (3, S, S):
+//   x' = x0 + (flip ? crop - 1 - x : x),  y' = y0 + y
+//   out[n, c, y, x] = (image[n, y', x', c] + rgb_shift[c] - mean[c, y', x']) * scale
+template <class T>
+void augment_batch(const AugmentGeom& g, const uint8_t* images, const float* mean,
+                   const AugmentSample* samples, T* out);
+
 // ---------------------------------------------------------------- momentum SGD (the paper's rule)
 // v <- momentum*v - decay*lr*w - lr*grad;  w <- w + v
 template <class T>

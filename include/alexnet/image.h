@@ -1,0 +1,40 @@
+// Image files to RGB pixels and back: what the data pipeline and alexnet-prep decode, resize
+// and store. Pixels are 8-bit RGB, row-major, interleaved (H, W, 3).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "alexnet/error.h"
+
+namespace alexnet {
+
+struct Image {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;  // (height, width, 3)
+};
+
+// A file that is not a decodable image. The message says why (truncated, not an image, ...)
+// without the path; the caller knows the path and whether to skip the file or stop.
+struct BadImage : Error {
+  using Error::Error;
+};
+
+// JPEG (baseline or progressive; RGB, grayscale, CMYK or YCCK) or PNG (any bit depth, palette,
+// grayscale, alpha dropped), recognised by content, not by name: ImageNet has a PNG named .JPEG.
+// Throws BadImage for anything else, including truncated data.
+Image decode_image(const uint8_t* data, size_t size);
+
+// The paper's preprocessing: scale so the shorter side is `side` (area interpolation when
+// shrinking, bilinear when enlarging), then take the central side x side square.
+Image resize_shorter_and_center_crop(const Image& image, int side);
+
+// Baseline JPEG, 4:2:0 below quality 90 and 4:4:4 from 90 up.
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality);
+
+// The whole file; throws alexnet::Error naming the path and the reason.
+std::vector<uint8_t> read_file(const std::string& path);
+
+}  // namespace alexnet
