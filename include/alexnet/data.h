@@ -1,6 +1,6 @@
 // Datasets, input statistics and the batch loader.
 //
-// A data source yields uint8 RGB images (3, S, S) with integer labels; the loader turns a batch
+// A data source yields uint8 RGB images (S, S, 3) with integer labels; the loader turns a batch
 // of them into the network's input: (pixel - mean) * scale, NCHW, in the net's element type.
 // The order of every epoch is a pure function of (seed, epoch), so a resumed run sees exactly
 // the samples the straight run would have.
@@ -21,9 +21,15 @@ class DataSource {
   virtual ~DataSource() = default;
   virtual int64_t size() const = 0;
   virtual int image_size() const = 0;  // S
+  // Class ids in label order (ImageNet: the sorted wnids), and human-readable names where known
+  // (same length; a name may equal its id).
   virtual const std::vector<std::string>& classes() const = 0;
-  // Fills image (3, S, S) RGB 0-255 and returns the label. Thread-safe.
+  virtual const std::vector<std::string>& class_names() const { return classes(); }
+  // Fills image (S, S, 3) RGB 0-255 and returns the label. Thread-safe. Throws BadImage
+  // (alexnet/image.h) for a file that cannot be decoded: the loader skips and counts it.
   virtual int32_t load(int64_t index, uint8_t* image) const = 0;
+  // What names sample `index` in messages: its path, or "synthetic #index".
+  virtual std::string describe(int64_t index) const { return "#" + std::to_string(index); }
 };
 
 enum class Split { train, val };

@@ -1,4 +1,5 @@
 #include <cstring>
+#include <type_traits>
 
 #include "alexnet/data.h"
 #include "alexnet/rng_streams.h"
@@ -28,16 +29,19 @@ void load_batch(const DataSource& source, const DataStats& stats, double scale,
   parallel_for(n, workers, [&](int64_t i) {
     std::vector<uint8_t> image(pixels);
     labels[i] = source.load(indices[i], image.data());
-    const size_t offset = static_cast<size_t>(i) * pixels;
-    if (images.dtype() == DType::f64) {
-      double* out = images.data<double>() + offset;
-      for (size_t j = 0; j < pixels; ++j) out[j] = (image[j] - double{stats.mean[j]}) * scale;
-    } else {
-      float* out = images.data<float>() + offset;
-      const float s = static_cast<float>(scale);
-      for (size_t j = 0; j < pixels; ++j)
-        out[j] = (static_cast<float>(image[j]) - stats.mean[j]) * s;
-    }
+    // image (S, S, 3) -> out (3, S, S)
+    const size_t offset = static_cast<size_t>(i) * pixels, plane = pixels / 3;
+    auto convert = [&](auto* out) {
+      using T = std::remove_pointer_t<decltype(out)>;
+      for (size_t c = 0; c < 3; ++c)
+        for (size_t j = 0; j < plane; ++j)
+          out[c * plane + j] =
+              static_cast<T>((image[3 * j + c] - double{stats.mean[c * plane + j]}) * scale);
+    };
+    if (images.dtype() == DType::f64)
+      convert(images.data<double>() + offset);
+    else
+      convert(images.data<float>() + offset);
   });
 }
 

@@ -77,11 +77,12 @@ DataStats compute_stats(const DataSource& source, int64_t max_images, int worker
     m.fill(0);
     for (int64_t i = c * kChunk; i < std::min(count, (c + 1) * kChunk); ++i) {
       source.load(i, image.data());
-      for (size_t j = 0; j < pixels; ++j) s[j] += image[j];
+      // image (S, S, 3) -> sums (3, S, S)
       const size_t plane = static_cast<size_t>(S) * S;
       for (size_t j = 0; j < plane; ++j) {
-        const double px[3] = {double(image[j]), double(image[plane + j]),
-                              double(image[2 * plane + j])};
+        const double px[3] = {double(image[3 * j]), double(image[3 * j + 1]),
+                              double(image[3 * j + 2])};
+        for (int a = 0; a < 3; ++a) s[static_cast<size_t>(a) * plane + j] += px[a];
         for (int a = 0; a < 3; ++a) {
           m[a] += px[a];
           for (int b = 0; b < 3; ++b) o[a * 3 + b] += px[a] * px[b];

@@ -56,6 +56,10 @@ class SyntheticSource final : public DataSource {
   int image_size() const override { return size_; }
   const std::vector<std::string>& classes() const override { return classes_; }
 
+  std::string describe(int64_t index) const override {
+    return "synthetic image #" + std::to_string(first_ + index);
+  }
+
   int32_t load(int64_t index, uint8_t* image) const override {
     const uint64_t id = static_cast<uint64_t>(first_ + index);
     const int S = size_;
@@ -72,8 +76,9 @@ class SyntheticSource final : public DataSource {
       float z[2];
       kernels::box_muller(bits.v[0], bits.v[1], z[0], z[1]);
       for (uint32_t j = i; j < std::min(i + 2, pixels); ++j) {
-        const int ch = static_cast<int>(j) / (S * S), y = static_cast<int>(j) / S % S,
-                  x = static_cast<int>(j) % S;
+        // (S, S, 3): j = (y * S + x) * 3 + ch
+        const int ch = static_cast<int>(j) % 3, y = static_cast<int>(j) / 3 / S,
+                  x = static_cast<int>(j) / 3 % S;
         const double wave = std::sin(k * (x * p.cos_t + y * p.sin_t) + phase);
         const double v = p.base[ch] + contrast * p.weight[ch] * wave + noise_ * z[j - i];
         image[j] = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
