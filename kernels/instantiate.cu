@@ -5,6 +5,7 @@
 
 #include "alexnet/error.h"
 #include "kernels/activation.cuh"
+#include "kernels/augment.cuh"
 #include "kernels/dropout.cuh"
 #include "kernels/kernels.h"
 #include "kernels/launch.cuh"
@@ -92,6 +93,14 @@ void sgd_update_cuda(int64_t count, double lr, double momentum, double decay, fl
   const SgdUpdate<float> f{
       static_cast<float>(lr), static_cast<float>(momentum), static_cast<float>(decay), w, v, grad};
   launch_elementwise(count, f, stream);
+}
+
+// ---------------------------------------------------------------- augmentation
+void augment_batch_cuda(const cpu::AugmentGeom& g, const uint8_t* images, const float* mean,
+                        const cpu::AugmentSample* samples, float* out, cudaStream_t stream) {
+  const AugmentFunctor<float> f{g.size,  g.crop, static_cast<float>(g.scale), images, mean,
+                                samples, out};
+  launch_elementwise(augment_count(g), f, stream);
 }
 
 }  // namespace alexnet::kernels

@@ -27,6 +27,7 @@ struct TrainState {
   // the current epoch's running training metrics
   double epoch_loss_sum = 0;
   int64_t epoch_top1 = 0, epoch_top5 = 0, epoch_images = 0;
+  int64_t epoch_skipped = 0;  // undecodable files met this epoch
   double epoch_seconds = 0;
 };
 

@@ -32,6 +32,8 @@ struct Config {
     std::string source = "synthetic";  // folder | packed | synthetic
     std::string train;                 // dataset paths (folder / packed sources)
     std::string val;
+    std::string val_labels;   // flat val folder: LOC_val_solution.csv or "filename wnid" lines
+    std::string class_names;  // LOC_synset_mapping.txt or words.txt: "wnid name, name..." lines
     int batch_size = 128;
     int image_size = 256;  // stored image side S (crops are taken from S x S)
     int crop = 0;          // crop side; 0 = model.input_size

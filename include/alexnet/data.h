@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "alexnet/config.h"
+#include "alexnet/cpu_ops.h"
 #include "alexnet/tensor.h"
 
 namespace alexnet {
@@ -37,8 +38,14 @@ enum class Split { train, val };
 // Labelled images generated from (seed, index): class c is an oriented colour grating of its
 // own frequency, each image a randomly shifted, scaled copy with Gaussian pixel noise.
 std::unique_ptr<DataSource> make_synthetic_source(const Config& config, Split split);
-// The source a config names (only "synthetic" exists until the JPEG pipeline lands).
-std::unique_ptr<DataSource> make_source(const Config& config, Split split);
+// A JPEG tree: data.train / data.val with a folder per class, or a flat data.val with
+// data.val_labels. `classes` fixes the class list (a checkpoint's); null: the sorted class
+// folders of data.train. A val label outside the classes is an error naming the file.
+std::unique_ptr<DataSource> make_folder_source(const Config& config, Split split,
+                                               const std::vector<std::string>* classes);
+// The source a config names.
+std::unique_ptr<DataSource> make_source(const Config& config, Split split,
+                                        const std::vector<std::string>* classes = nullptr);
 
 // Per-pixel mean image and the RGB covariance's eigen-decomposition (for PCA lighting).
 struct DataStats {
@@ -53,9 +60,44 @@ DataStats load_stats(const std::string& path);  // a safetensors file with data.
 // The epoch's order: a permutation of [0, size) from (seed, epoch).
 std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size);
 
-// Fills images (capacity, 3, S, S) with the given samples, ready for the net, and labels.
-// `workers` threads load in parallel; the result does not depend on their number.
-void load_batch(const DataSource& source, const DataStats& stats, double scale,
-                const int64_t* indices, int n, int workers, Tensor& images, int32_t* labels);
+// A sample that could not be used (an undecodable, truncated or unreadable file).
+struct BadSample {
+  int64_t index = 0;
+  std::string path, reason;
+};
+
+// Turns dataset samples into network input. decode() loads a batch of uint8 images in parallel
+// into a staging buffer; a bad file is skipped and the next good sample in dataset order takes
+// its place, so a batch stays full and the result never depends on the thread count. augment()
+// then makes the float input: random crops, flips and PCA lighting for training, drawn from
+// (seed, epoch, sample index), or a fixed crop (centre, or one of the ten) for evaluation.
+class BatchLoader {
+ public:
+  BatchLoader(const DataSource& source, const DataStats& stats, const Config& config, int capacity);
+
+  // Stages samples indices[0..n) and fills labels; returns the bad files met (each is also
+  // remembered, so that later batches skip it without reading it again).
+  std::vector<BadSample> decode(const int64_t* indices, int n, int32_t* labels);
+  // The staged batch, augmented for training in `epoch`: out (n, 3, crop, crop).
+  void augment_train(int n, int epoch, Tensor& out) const;
+  // The staged batch with the same crop for every sample (cpu::AugmentSample: centre, or
+  // kernels::ten_crop(k)), no lighting.
+  void augment_fixed(int n, const cpu::AugmentSample& crop, Tensor& out) const;
+  int crop() const { return crop_; }
+
+ private:
+  void augment(int n, const cpu::AugmentSample* samples, Tensor& out) const;
+
+  const DataSource& source_;
+  const DataStats& stats_;
+  const Config& config_;
+  int capacity_, size_, crop_;
+  std::vector<uint8_t> staged_;        // (capacity, S, S, 3)
+  std::vector<int64_t> staged_index_;  // the sample actually staged in each slot
+  std::vector<char> known_bad_;        // per sample index: skipped before
+};
+
+// The centre crop of an S x S image.
+cpu::AugmentSample center_crop(int size, int crop);
 
 }  // namespace alexnet

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "alexnet/error.h"
@@ -30,6 +31,10 @@ Image decode_image(const uint8_t* data, size_t size);
 // The paper's preprocessing: scale so the shorter side is `side` (area interpolation when
 // shrinking, bilinear when enlarging), then take the central side x side square.
 Image resize_shorter_and_center_crop(const Image& image, int side);
+
+// The (width, height) that resize_shorter_and_center_crop scales to before cropping: the shorter
+// side becomes `side`, the longer one longer * side / shorter rounded to nearest (halves up).
+std::pair<int, int> scaled_size(int width, int height, int side);
 
 // Baseline JPEG, 4:2:0 below quality 90 and 4:4:4 from 90 up.
 std::vector<uint8_t> encode_jpeg(const Image& image, int quality);

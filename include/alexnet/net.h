@@ -85,6 +85,7 @@ class Net {
   void scatter_whole(const std::string& name, bool momentum, const void* data);
 
   const Tensor& logits() const { return logits_; }  // (capacity, classes) of the last forward
+  const Tensor& probs() const { return probs_; }    // its softmax, after an inference forward
   std::vector<LayerInfo> layer_table() const;
   int towers() const { return towers_; }
   int batch_capacity() const { return capacity_; }
@@ -109,7 +110,7 @@ class Net {
   std::vector<Param> params_;
   std::vector<Tower> tower_;
   std::unique_ptr<Exchange> exchange_;
-  Tensor logits_, dlogits_, last_images_;
+  Tensor logits_, dlogits_, probs_, last_images_;
   int last_n_ = 0;
   uint64_t last_seed_ = 0, last_step_ = 0;
   bool have_training_forward_ = false;

@@ -11,5 +11,6 @@ constexpr uint32_t kDropout = 0x200;         // + 16 * layer + tower
 constexpr uint32_t kSyntheticClass = 0x300;  // synthetic data: per-class pattern
 constexpr uint32_t kSyntheticImage = 0x301;  // synthetic data: per-image noise and shift
 constexpr uint32_t kShuffle = 0x400;         // the per-epoch order of the training set
+constexpr uint32_t kAugment = 0x500;         // + 0 crop and mirror, + 1 lighting (augment.cuh)
 
 }  // namespace alexnet::rng

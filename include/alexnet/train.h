@@ -25,13 +25,16 @@ int run_training(const TrainOptions& options);
 
 struct EvalResult {
   int64_t images = 0;
-  double loss = 0;  // mean cross-entropy
+  double loss = 0;  // mean cross-entropy of the (crop-averaged) softmax
   double top1_error = 0, top5_error = 0;
+  std::vector<int64_t> class_images, class_top1_errors;  // per class
+  std::vector<BadSample> skipped;                        // files that could not be decoded
 };
 
-// Error of the net on every image of `source`, in order, in batches of the net's capacity.
-EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats, double scale,
-                    int workers);
+// Error of the net on every image of `source`, in order, in batches of the net's capacity:
+// the centre crop (crops = 1) or the softmax averaged over the paper's ten crops (crops = 10).
+EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
+                    const Config& config, int crops);
 
 // "cpu", "cpu:N" or "auto" (which means the CPU until the CUDA backend exists); anything else is
 // refused with a message naming the option.

@@ -49,8 +49,9 @@ void bench_config(const std::string& label, const alexnet::Config& config, int s
   std::vector<int32_t> labels(static_cast<size_t>(B));
   std::vector<int64_t> idx(static_cast<size_t>(B));
   std::iota(idx.begin(), idx.end(), 0);
-  load_batch(*data, stats, config.data.scale, idx.data(), B, config.data.workers, images,
-             labels.data());
+  BatchLoader loader(*data, stats, config, B);
+  loader.decode(idx.data(), B, labels.data());
+  loader.augment_train(B, 0, images);
 
   auto step = [&](uint64_t s) {
     net.forward(images, labels.data(), B, true, config.seed, s);

@@ -22,28 +22,57 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"val", "train"}))
       ->capture_default_str();
   app.add_option("--batch", batch, "images per forward pass (default data.batch_size)");
-  app.add_flag("--json", json, "print the result as JSON");
+  int crops = 1;
+  app.add_option("--crops", crops,
+                 "1: the centre crop; 10: the softmax averaged over the four corner crops, the "
+                 "centre and their mirrors (the paper's test-time ten crops)")
+      ->check(CLI::IsMember({1, 10}))
+      ->capture_default_str();
+  app.add_flag("--json", json, "print the result as JSON (with the per-class top-1 error)");
   return alexnet::run_app(app, argc, argv, [&] {
     using namespace alexnet;
     auto ckpt = read_checkpoint(checkpoint, common.sets);
     Config config =
         common.config_path.empty() ? ckpt.config : load_config(common.config_path, common.sets);
     check_device(common.device, "--device");
-    const auto data = make_source(config, split == "val" ? Split::val : Split::train);
+    const auto data =
+        make_source(config, split == "val" ? Split::val : Split::train, &ckpt.classes);
     Net net(config, batch > 0 ? batch : config.data.batch_size);
     load_weights(ckpt, net, false);
-    const auto r = evaluate(net, *data, ckpt.stats, config.data.scale, config.data.workers);
-    char json_text[512], plain[512];
-    std::snprintf(json_text, sizeof json_text,
-                  "{\"checkpoint\": %s, \"split\": \"%s\", \"images\": %lld, \"loss\": "
-                  "%.6f, \"top1_error\": %.6f, \"top5_error\": %.6f}\n",
-                  json_quote(checkpoint).c_str(), split.c_str(), (long long)r.images, r.loss,
-                  r.top1_error, r.top5_error);
+    const auto r = evaluate(net, *data, ckpt.stats, config, crops);
+    for (const auto& bad : r.skipped)
+      std::fprintf(stderr, "skipped %s: %s\n", bad.path.c_str(), bad.reason.c_str());
+
+    char head[1024];
+    std::snprintf(head, sizeof head,
+                  "{\"checkpoint\": %s, \"split\": \"%s\", \"crops\": %d, \"images\": %lld, "
+                  "\"skipped\": %zu, \"loss\": %.6f, \"top1_error\": %.6f, \"top5_error\": %.6f, "
+                  "\"per_class\": [",
+                  json_quote(checkpoint).c_str(), split.c_str(), crops, (long long)r.images,
+                  r.skipped.size(), r.loss, r.top1_error, r.top5_error);
+    std::string json_text = head;
+    for (size_t c = 0; c < r.class_images.size(); ++c) {
+      const int64_t n = r.class_images[c];
+      char row[512];
+      std::snprintf(
+          row, sizeof row,
+          "%s{\"class\": %s, \"name\": %s, \"images\": %lld, "
+          "\"top1_error\": %.6f}",
+          c ? ", " : "", json_quote(ckpt.classes[c]).c_str(),
+          json_quote(c < data->class_names().size() ? data->class_names()[c] : ckpt.classes[c])
+              .c_str(),
+          (long long)n,
+          n ? static_cast<double>(r.class_top1_errors[c]) / static_cast<double>(n) : 0.0);
+      json_text += row;
+    }
+    json_text += "]}\n";
+    char plain[1024];
     std::snprintf(plain, sizeof plain,
-                  "%s on %s (%lld images): top-1 error %.4f  top-5 error %.4f  loss %.4f\n",
-                  checkpoint.c_str(), split.c_str(), (long long)r.images, r.top1_error,
-                  r.top5_error, r.loss);
-    std::fputs(json ? json_text : plain, stdout);
+                  "%s on %s (%lld images, %s): top-1 error %.4f  top-5 error %.4f  loss %.4f%s\n",
+                  checkpoint.c_str(), split.c_str(), (long long)r.images,
+                  crops == 10 ? "ten crops" : "centre crop", r.top1_error, r.top5_error, r.loss,
+                  r.skipped.empty() ? "" : "  (some files skipped, see above)");
+    std::fputs(json ? json_text.c_str() : plain, stdout);
     if (!common.out.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(common.out, ec);

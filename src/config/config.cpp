@@ -118,6 +118,14 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(data.workers),
                .range = kAtLeast1,
                .meaning = "threads decoding and augmenting images"});
+  k.push_back({.key = "data.val_labels",
+               .field = ALEXNET_FIELD(data.val_labels),
+               .meaning = "labels of a flat val folder: Kaggle's LOC_val_solution.csv or "
+                          "'filename wnid' lines; empty = data.val has a folder per class"});
+  k.push_back({.key = "data.class_names",
+               .field = ALEXNET_FIELD(data.class_names),
+               .meaning = "human-readable class names: LOC_synset_mapping.txt or words.txt "
+                          "('wnid name, ...' lines); empty = the folder names"});
   k.push_back({.key = "data.stats",
                .field = ALEXNET_FIELD(data.stats),
                .meaning = "safetensors with data.mean and data.pca_*; empty = computed at start"});

@@ -1,8 +1,11 @@
-#include <cstring>
-#include <type_traits>
+#include <algorithm>
+#include <mutex>
 
 #include "alexnet/data.h"
+#include "alexnet/error.h"
+#include "alexnet/image.h"
 #include "alexnet/rng_streams.h"
+#include "kernels/augment.cuh"
 #include "kernels/philox.cuh"
 #include "src/data/parallel_for.h"
 
@@ -22,27 +25,92 @@ std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size) {
   return order;
 }
 
-void load_batch(const DataSource& source, const DataStats& stats, double scale,
-                const int64_t* indices, int n, int workers, Tensor& images, int32_t* labels) {
-  const int S = source.image_size();
-  const size_t pixels = static_cast<size_t>(3) * S * S;
-  parallel_for(n, workers, [&](int64_t i) {
-    std::vector<uint8_t> image(pixels);
-    labels[i] = source.load(indices[i], image.data());
-    // image (S, S, 3) -> out (3, S, S)
-    const size_t offset = static_cast<size_t>(i) * pixels, plane = pixels / 3;
-    auto convert = [&](auto* out) {
-      using T = std::remove_pointer_t<decltype(out)>;
-      for (size_t c = 0; c < 3; ++c)
-        for (size_t j = 0; j < plane; ++j)
-          out[c * plane + j] =
-              static_cast<T>((image[3 * j + c] - double{stats.mean[c * plane + j]}) * scale);
-    };
-    if (images.dtype() == DType::f64)
-      convert(images.data<double>() + offset);
-    else
-      convert(images.data<float>() + offset);
+cpu::AugmentSample center_crop(int size, int crop) {
+  cpu::AugmentSample s;
+  s.x0 = s.y0 = (size - crop) / 2;
+  return s;
+}
+
+BatchLoader::BatchLoader(const DataSource& source, const DataStats& stats, const Config& config,
+                         int capacity)
+    : source_(source),
+      stats_(stats),
+      config_(config),
+      capacity_(capacity),
+      size_(source.image_size()),
+      crop_(config.crop()) {
+  if (crop_ > size_)
+    throw Error("the crop (" + std::to_string(crop_) + ") is larger than the stored images (" +
+                std::to_string(size_) + "x" + std::to_string(size_) +
+                "): check data.crop, model.input_size and data.image_size");
+  if (stats.size != size_)
+    throw Error("input statistics are for " + std::to_string(stats.size) + "x" +
+                std::to_string(stats.size) + " images, the data has " + std::to_string(size_) +
+                "x" + std::to_string(size_));
+  staged_.resize(static_cast<size_t>(capacity) * 3 * size_ * size_);
+  staged_index_.resize(static_cast<size_t>(capacity));
+  known_bad_.assign(static_cast<size_t>(source.size()), 0);
+}
+
+std::vector<BadSample> BatchLoader::decode(const int64_t* indices, int n, int32_t* labels) {
+  if (n > capacity_) throw std::logic_error("batch larger than the loader's capacity");
+  const size_t image_bytes = static_cast<size_t>(3) * size_ * size_;
+  const int64_t count = source_.size();
+  std::mutex mutex;
+  std::vector<BadSample> bad;
+  bool nothing_decodes = false;
+  parallel_for(n, config_.data.workers, [&](int64_t i) {
+    // Walk forward in dataset order past bad samples: deterministic, whoever runs it.
+    int64_t index = indices[i];
+    for (int64_t tries = 0; tries < count; ++tries, index = (index + 1) % count) {
+      if (known_bad_[static_cast<size_t>(index)]) continue;
+      try {
+        labels[i] = source_.load(index, staged_.data() + static_cast<size_t>(i) * image_bytes);
+        staged_index_[static_cast<size_t>(i)] = index;
+        return;
+      } catch (const BadImage& e) {
+        std::lock_guard lock(mutex);
+        known_bad_[static_cast<size_t>(index)] = 1;
+        bad.push_back({index, source_.describe(index), e.what()});
+      }
+    }
+    std::lock_guard lock(mutex);
+    nothing_decodes = true;  // thrown below: an exception must not leave a worker thread
   });
+  if (nothing_decodes) throw Error("not one image of the dataset could be decoded");
+  std::sort(bad.begin(), bad.end(),
+            [](const BadSample& a, const BadSample& b) { return a.index < b.index; });
+  return bad;
+}
+
+void BatchLoader::augment(int n, const cpu::AugmentSample* samples, Tensor& out) const {
+  const cpu::AugmentGeom g{n, size_, crop_, config_.data.scale};
+  if (out.dtype() == DType::f64)
+    cpu::augment_batch<double>(g, staged_.data(), stats_.mean.data(), samples, out.data<double>());
+  else
+    cpu::augment_batch<float>(g, staged_.data(), stats_.mean.data(), samples, out.data<float>());
+}
+
+void BatchLoader::augment_train(int n, int epoch, Tensor& out) const {
+  const auto& a = config_.augment;
+  // The paper's shift sum_i alpha_i lambda_i p_i is stated for pixels in [0, 1] (the reference
+  // values everyone uses, lambda = 0.2175, 0.0188, 0.0045, are eigenvalues on that scale). Our
+  // eigenvalues are of 0-255 pixels (x 255^2) and the shift is added in 0-255 units (x 255),
+  // so lambda / 255 here. Taken literally on 0-255 pixels, alpha = 0.1 would shift by hundreds.
+  const float eigval[3] = {stats_.eigval[0] / 255.0f, stats_.eigval[1] / 255.0f,
+                           stats_.eigval[2] / 255.0f};
+  std::vector<cpu::AugmentSample> samples(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    samples[static_cast<size_t>(i)] = kernels::draw_augment(
+        config_.seed, static_cast<uint64_t>(epoch),
+        static_cast<uint32_t>(staged_index_[static_cast<size_t>(i)]), size_, crop_,
+        a.crop == "random", a.flip, static_cast<float>(a.lighting), eigval, stats_.eigvec.data());
+  augment(n, samples.data(), out);
+}
+
+void BatchLoader::augment_fixed(int n, const cpu::AugmentSample& crop, Tensor& out) const {
+  const std::vector<cpu::AugmentSample> samples(static_cast<size_t>(n), crop);
+  augment(n, samples.data(), out);
 }
 
 }  // namespace alexnet

@@ -25,7 +25,7 @@ class SyntheticSource final : public DataSource {
  public:
   SyntheticSource(const Config& c, Split split)
       : seed_(c.seed),
-        size_(c.crop()),
+        size_(c.data.image_size),
         count_(split == Split::train ? c.data.synthetic.train_images : c.data.synthetic.val_images),
         // val images are drawn after all training images, so the splits never overlap
         first_(split == Split::train ? 0 : c.data.synthetic.train_images),
@@ -100,13 +100,6 @@ class SyntheticSource final : public DataSource {
 
 std::unique_ptr<DataSource> make_synthetic_source(const Config& config, Split split) {
   return std::make_unique<SyntheticSource>(config, split);
-}
-
-std::unique_ptr<DataSource> make_source(const Config& config, Split split) {
-  if (config.data.source == "synthetic") return make_synthetic_source(config, split);
-  throw Error("data.source = '" + config.data.source +
-              "' is not available yet: the JPEG pipeline is a later issue; use "
-              "data.source=synthetic");
 }
 
 }  // namespace alexnet

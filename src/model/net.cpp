@@ -244,6 +244,7 @@ void Net::build(const Config& c) {
   }
   logits_ = Tensor({N, U8}, DT);
   dlogits_ = Tensor({N, U8}, DT);
+  probs_ = Tensor({N, U8}, DT);
 }
 
 // ---------------------------------------------------------------------------- initialisation
@@ -425,7 +426,8 @@ ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n,
   }
   ops::XentResult result;
   timed("loss", false, [&] {
-    result = ops::softmax_xent(n, logits_, labels, train ? &dlogits_ : nullptr, nullptr);
+    result = train ? ops::softmax_xent(n, logits_, labels, &dlogits_, nullptr)
+                   : ops::softmax_xent(n, logits_, labels, nullptr, &probs_);
   });
   have_training_forward_ = train;
   last_images_ = images;  // conv1's weight gradient needs it (a handle, not a copy)

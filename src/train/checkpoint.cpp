@@ -68,7 +68,7 @@ void save_checkpoint(const std::string& path, const Net& net, const Config& conf
   meta["epoch_progress"] =
       "loss_sum=" + exact(s.epoch_loss_sum) + " top1=" + std::to_string(s.epoch_top1) +
       " top5=" + std::to_string(s.epoch_top5) + " images=" + std::to_string(s.epoch_images) +
-      " seconds=" + exact(s.epoch_seconds);
+      " skipped=" + std::to_string(s.epoch_skipped) + " seconds=" + exact(s.epoch_seconds);
   meta["classes"] = join_lines(classes);
   write_safetensors(path, views, meta);
 }
@@ -109,8 +109,10 @@ Checkpoint read_checkpoint(const std::string& path, const std::vector<std::strin
         &s.lr.drops);
   parse("best_val_top1", "%lg", &s.best_val_top1);
   parse("epoch_progress",
-        "loss_sum=%lg top1=%" SCNd64 " top5=%" SCNd64 " images=%" SCNd64 " seconds=%lg",
-        &s.epoch_loss_sum, &s.epoch_top1, &s.epoch_top5, &s.epoch_images, &s.epoch_seconds);
+        "loss_sum=%lg top1=%" SCNd64 " top5=%" SCNd64 " images=%" SCNd64 " skipped=%" SCNd64
+        " seconds=%lg",
+        &s.epoch_loss_sum, &s.epoch_top1, &s.epoch_top5, &s.epoch_images, &s.epoch_skipped,
+        &s.epoch_seconds);
 
   std::istringstream classes(get("classes"));
   for (std::string line; std::getline(classes, line);) c.classes.push_back(line);

@@ -216,8 +216,10 @@ int run_training(const TrainOptions& opt) {
                 "another --out");
 
   // Data and the network, before anything in the run directory is touched.
-  const auto train_data = make_source(config, Split::train);
-  const auto val_data = make_source(config, Split::val);
+  // A resumed run keeps its checkpoint's classes, whatever the folders say now.
+  const auto* classes_fixed = resuming ? &ckpt.classes : nullptr;
+  const auto train_data = make_source(config, Split::train, classes_fixed);
+  const auto val_data = make_source(config, Split::val, &train_data->classes());
   const int B = config.data.batch_size, workers = config.data.workers;
   const int64_t steps_per_epoch = train_data->size() / B;
   if (steps_per_epoch < 1)
@@ -237,11 +239,7 @@ int run_training(const TrainOptions& opt) {
     stats = config.data.stats.empty() ? compute_stats(*train_data, 1024, workers)
                                       : load_stats(config.data.stats);
   }
-  if (stats.size != train_data->image_size())
-    throw Error("input statistics are for " + std::to_string(stats.size) + "x" +
-                std::to_string(stats.size) + " images, the data has " +
-                std::to_string(train_data->image_size()) + "x" +
-                std::to_string(train_data->image_size()));
+  BatchLoader loader(*train_data, stats, config, B);  // checks the statistics fit the data
 
   Reporter report(dir);
   write_text_atomic(dir.config(), config_to_yaml(config));
@@ -277,8 +275,12 @@ int run_training(const TrainOptions& opt) {
       order_epoch = state.epoch;
     }
     const auto step_start = Clock::now();
-    load_batch(*train_data, stats, config.data.scale, order.data() + state.batch_in_epoch * B, B,
-               workers, images, labels.data());
+    for (const auto& bad :
+         loader.decode(order.data() + state.batch_in_epoch * B, B, labels.data())) {
+      report.line("skipped " + bad.path + ": " + bad.reason);
+      ++state.epoch_skipped;
+    }
+    loader.augment_train(B, state.epoch, images);
     const auto r =
         net.forward(images, labels.data(), B, true, config.seed, static_cast<uint64_t>(state.step));
     if (!std::isfinite(r.loss_sum))
@@ -323,7 +325,9 @@ int run_training(const TrainOptions& opt) {
     if (state.batch_in_epoch < steps_per_epoch) continue;
     // ------------------------------------------------------------------ end of an epoch
     const int epoch = state.epoch + 1;
-    const auto val = evaluate(net, *val_data, stats, config.data.scale, workers);
+    const auto val = evaluate(net, *val_data, stats, config, 1);
+    for (const auto& bad : val.skipped)
+      report.line("skipped (val) " + bad.path + ": " + bad.reason);
     const double lr_used = state.lr.lr;
     const bool dropped = update_lr_after_epoch(config.optim, epoch, val.top1_error, state.lr);
     const double n = static_cast<double>(state.epoch_images);
@@ -335,17 +339,22 @@ int run_training(const TrainOptions& opt) {
                     lr_used, ips));
     report.line(
         format("epoch %d done: loss %.4f  train top-1 err %.4f  val top-1 err %.4f  "
-               "top-5 err %.4f  %.1f img/s%s",
+               "top-5 err %.4f  %.1f img/s%s%s",
                epoch, state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
                val.top1_error, val.top5_error, ips,
-               dropped ? format("  (lr -> %g)", state.lr.lr).c_str() : ""));
+               dropped ? format("  (lr -> %g)", state.lr.lr).c_str() : "",
+               state.epoch_skipped + static_cast<int64_t>(val.skipped.size()) > 0
+                   ? format("  (%lld train, %zu val images skipped)",
+                            (long long)state.epoch_skipped, val.skipped.size())
+                         .c_str()
+                   : ""));
     report.log_only(weight_update_table(net));
     const bool best = val.top1_error < state.best_val_top1;
     if (best) state.best_val_top1 = val.top1_error;
     state.epoch = epoch;
     state.batch_in_epoch = 0;
     state.epoch_loss_sum = 0;
-    state.epoch_top1 = state.epoch_top5 = state.epoch_images = 0;
+    state.epoch_top1 = state.epoch_top5 = state.epoch_images = state.epoch_skipped = 0;
     state.epoch_seconds = 0;
     save_checkpoint(dir.last(), net, config, state, stats, classes);
     if (best) save_checkpoint(dir.best(), net, config, state, stats, classes);

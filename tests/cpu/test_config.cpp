@@ -125,6 +125,8 @@ TEST(Config, KeyList) {
       "data.image_size",
       "data.crop",
       "data.workers",
+      "data.val_labels",
+      "data.class_names",
       "data.stats",
       "data.scale",
       "data.synthetic.train_images",
