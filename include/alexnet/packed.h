@@ -1,0 +1,47 @@
+// Packed datasets: the images of a source, already resized to S x S and stored as JPEG (or raw
+// pixels) in a few large shard files, with one index. Reading them needs no directory walk and
+// no resize, and the files are read sequentially: the fast path for training.
+//
+// Layout of a packed directory:
+//   shard-NNNNN.bin          the encoded images of samples [NNNNN * per_shard, ...), back to back
+//   shard-NNNNN.safetensors  that shard's index, written once the shard is complete (resume)
+//   index.safetensors        the whole index (written last): I64 offset, I64 size, I32 shard,
+//                            I32 label per sample; metadata: format "alexnet-packed/1", classes,
+//                            class names, image size, encoding, counts
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "alexnet/data.h"
+
+namespace alexnet {
+
+struct PackOptions {
+  std::string out_dir;
+  int quality = 90;              // JPEG quality
+  bool raw = false;              // store raw (S, S, 3) pixels instead of JPEG
+  int64_t images_per_shard = 5000;
+  int workers = 4;
+};
+
+struct PackReport {
+  int64_t written = 0;         // samples in the packed set
+  int64_t reused = 0;          // of which taken from shards an interrupted run completed
+  std::vector<BadSample> bad;  // samples skipped, with path and reason
+};
+
+// Packs every sample of `source` (already S x S, as the source decodes and resizes them) into
+// out_dir. Resumable: complete shards of an earlier, interrupted run with the same options are
+// kept. `progress(done, total)` is called from the calling thread now and then.
+PackReport pack_source(const DataSource& source, const PackOptions& options,
+                       const std::function<void(int64_t, int64_t)>& progress);
+
+// A packed directory as a data source. `classes` (a checkpoint's) must match the packed set's.
+std::unique_ptr<DataSource> make_packed_source(const std::string& dir,
+                                               const std::vector<std::string>* classes);
+
+}  // namespace alexnet
