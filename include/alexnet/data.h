@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,7 +31,10 @@ class DataSource {
   // (alexnet/image.h) for a file that cannot be decoded: the loader skips and counts it.
   virtual int32_t load(int64_t index, uint8_t* image) const = 0;
   // What names sample `index` in messages: its path, or "synthetic #index".
-  virtual std::string describe(int64_t index) const { return "#" + std::to_string(index); }
+  // (Appended, not "#" + s: GCC 12 at -O3 warns falsely about the latter, -Wrestrict.)
+  virtual std::string describe(int64_t index) const {
+    return std::string("#").append(std::to_string(index));
+  }
 };
 
 enum class Split { train, val };
@@ -47,24 +51,30 @@ std::unique_ptr<DataSource> make_folder_source(const Config& config, Split split
 std::unique_ptr<DataSource> make_source(const Config& config, Split split,
                                         const std::vector<std::string>* classes = nullptr);
 
-// Per-pixel mean image and the RGB covariance's eigen-decomposition (for PCA lighting).
-struct DataStats {
-  int size = 0;               // S
-  std::vector<float> mean;    // (3, S, S), 0-255
-  std::vector<float> eigval;  // (3), descending
-  std::vector<float> eigvec;  // (3, 3), columns are the eigenvectors (RGB)
-};
-DataStats compute_stats(const DataSource& source, int64_t max_images, int workers);
-DataStats load_stats(const std::string& path);  // a safetensors file with data.mean, data.pca_*
-
-// The epoch's order: a permutation of [0, size) from (seed, epoch).
-std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size);
-
 // A sample that could not be used (an undecodable, truncated or unreadable file).
 struct BadSample {
   int64_t index = 0;
   std::string path, reason;
 };
+
+// Per-pixel mean image and the RGB covariance's eigen-decomposition (for PCA lighting).
+struct DataStats {
+  int size = 0;               // S
+  std::vector<float> mean;    // (3, S, S), 0-255
+  std::vector<float> eigval;  // (3), descending: eigenvalues of the covariance of 0-255 RGB
+  std::vector<float> eigvec;  // (3, 3), columns are the eigenvectors (RGB)
+  int64_t images = 0;         // how many images they were computed from
+  std::vector<BadSample> skipped;
+};
+// Over every image of the source, or `max_images` spread evenly over it; undecodable files
+// are skipped and listed. progress(done, total) is called now and then.
+DataStats compute_stats(const DataSource& source, int64_t max_images, int workers,
+                        const std::function<void(int64_t, int64_t)>& progress = {});
+DataStats load_stats(const std::string& path);  // a safetensors file with data.mean, data.pca_*
+void save_stats(const std::string& path, const DataStats& stats);
+
+// The epoch's order: a permutation of [0, size) from (seed, epoch).
+std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size);
 
 // Turns dataset samples into network input. decode() loads a batch of uint8 images in parallel
 // into a staging buffer; a bad file is skipped and the next good sample in dataset order takes

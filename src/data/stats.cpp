@@ -4,9 +4,11 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "alexnet/data.h"
 #include "alexnet/error.h"
+#include "alexnet/image.h"
 #include "alexnet/safetensors.h"
 #include "src/data/parallel_for.h"
 
@@ -55,64 +57,98 @@ void symmetric_eigen3(std::array<double, 9> a, std::array<double, 3>& w, std::ar
 
 }  // namespace
 
-DataStats compute_stats(const DataSource& source, int64_t max_images, int workers) {
+DataStats compute_stats(const DataSource& source, int64_t max_images, int workers,
+                        const std::function<void(int64_t, int64_t)>& progress) {
   const int S = source.image_size();
   const int64_t count = std::min(source.size(), max_images);
   if (count < 1) throw Error("cannot compute input statistics of an empty dataset");
-  const size_t pixels = static_cast<size_t>(3) * S * S;
-  // Sums per fixed chunk of images, combined in chunk order: the result does not depend on
-  // the number of threads.
+  // A sample spread evenly over the dataset: its order groups the classes together.
+  auto sample = [&](int64_t i) { return count == source.size() ? i : i * source.size() / count; };
+  const size_t plane = static_cast<size_t>(S) * S, pixels = 3 * plane;
+
+  // Sums per fixed chunk of images, added to the totals in chunk order: the result does not
+  // depend on the number of threads. Chunks go in waves of `workers`, so memory stays bounded.
+  struct Partial {
+    std::vector<double> sum;  // (3, S, S)
+    std::array<double, 9> outer{};
+    std::array<double, 3> rgb{};
+    int64_t images = 0;
+    std::vector<BadSample> bad;
+  };
   constexpr int64_t kChunk = 64;
   const int64_t chunks = (count + kChunk - 1) / kChunk;
-  std::vector<std::vector<double>> sum(static_cast<size_t>(chunks));
-  std::vector<std::array<double, 9>> outer(static_cast<size_t>(chunks));
-  std::vector<std::array<double, 3>> rgb(static_cast<size_t>(chunks));
-  parallel_for(chunks, workers, [&](int64_t c) {
-    std::vector<uint8_t> image(pixels);
-    auto& s = sum[static_cast<size_t>(c)];
-    auto& o = outer[static_cast<size_t>(c)];
-    auto& m = rgb[static_cast<size_t>(c)];
-    s.assign(pixels, 0.0);
-    o.fill(0);
-    m.fill(0);
-    for (int64_t i = c * kChunk; i < std::min(count, (c + 1) * kChunk); ++i) {
-      source.load(i, image.data());
-      // image (S, S, 3) -> sums (3, S, S)
-      const size_t plane = static_cast<size_t>(S) * S;
-      for (size_t j = 0; j < plane; ++j) {
-        const double px[3] = {double(image[3 * j]), double(image[3 * j + 1]),
-                              double(image[3 * j + 2])};
-        for (int a = 0; a < 3; ++a) s[static_cast<size_t>(a) * plane + j] += px[a];
-        for (int a = 0; a < 3; ++a) {
-          m[a] += px[a];
-          for (int b = 0; b < 3; ++b) o[a * 3 + b] += px[a] * px[b];
-        }
-      }
-    }
-  });
+  const int wave = std::max(1, workers);
+  std::vector<Partial> partial(static_cast<size_t>(wave));
   std::vector<double> total(pixels, 0.0);
   std::array<double, 9> xx{};
   std::array<double, 3> x{};
-  for (int64_t c = 0; c < chunks; ++c) {
-    for (size_t j = 0; j < pixels; ++j) total[j] += sum[static_cast<size_t>(c)][j];
-    for (int a = 0; a < 9; ++a) xx[a] += outer[static_cast<size_t>(c)][a];
-    for (int a = 0; a < 3; ++a) x[a] += rgb[static_cast<size_t>(c)][a];
-  }
   DataStats st;
+  for (int64_t first = 0; first < chunks; first += wave) {
+    const int64_t in_wave = std::min<int64_t>(wave, chunks - first);
+    parallel_for(in_wave, workers, [&](int64_t w) {
+      Partial& p = partial[static_cast<size_t>(w)];
+      p.sum.assign(pixels, 0.0);
+      p.outer.fill(0);
+      p.rgb.fill(0);
+      p.images = 0;
+      p.bad.clear();
+      std::vector<uint8_t> image(pixels);
+      const int64_t c = first + w;
+      for (int64_t i = c * kChunk; i < std::min(count, (c + 1) * kChunk); ++i) {
+        try {
+          source.load(sample(i), image.data());
+        } catch (const BadImage& e) {
+          p.bad.push_back({sample(i), source.describe(sample(i)), e.what()});
+          continue;
+        }
+        ++p.images;
+        for (size_t j = 0; j < plane; ++j) {  // image (S, S, 3) -> sums (3, S, S)
+          const double px[3] = {double(image[3 * j]), double(image[3 * j + 1]),
+                                double(image[3 * j + 2])};
+          for (int a = 0; a < 3; ++a) {
+            p.sum[static_cast<size_t>(a) * plane + j] += px[a];
+            p.rgb[static_cast<size_t>(a)] += px[a];
+            for (int b = 0; b < 3; ++b) p.outer[static_cast<size_t>(a * 3 + b)] += px[a] * px[b];
+          }
+        }
+      }
+    });
+    for (int64_t w = 0; w < in_wave; ++w) {
+      const Partial& p = partial[static_cast<size_t>(w)];
+      for (size_t j = 0; j < pixels; ++j) total[j] += p.sum[j];
+      for (size_t a = 0; a < 9; ++a) xx[a] += p.outer[a];
+      for (size_t a = 0; a < 3; ++a) x[a] += p.rgb[a];
+      st.images += p.images;
+      st.skipped.insert(st.skipped.end(), p.bad.begin(), p.bad.end());
+    }
+    if (progress) progress(std::min(count, (first + in_wave) * kChunk), count);
+  }
+  if (st.images == 0) throw Error("not one image of the dataset could be decoded");
+
   st.size = S;
   st.mean.resize(pixels);
   for (size_t j = 0; j < pixels; ++j)
-    st.mean[j] = static_cast<float>(total[j] / static_cast<double>(count));
-  const double n = static_cast<double>(count) * S * S;
+    st.mean[j] = static_cast<float>(total[j] / static_cast<double>(st.images));
+  const double n = static_cast<double>(st.images) * static_cast<double>(plane);
   std::array<double, 9> cov{};
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) cov[a * 3 + b] = xx[a * 3 + b] / n - (x[a] / n) * (x[b] / n);
+  for (size_t a = 0; a < 3; ++a)
+    for (size_t b = 0; b < 3; ++b) cov[a * 3 + b] = xx[a * 3 + b] / n - (x[a] / n) * (x[b] / n);
   std::array<double, 3> w{};
   std::array<double, 9> v{};
   symmetric_eigen3(cov, w, v);
   st.eigval.assign(w.begin(), w.end());
   st.eigvec.assign(v.begin(), v.end());
   return st;
+}
+
+void save_stats(const std::string& path, const DataStats& st) {
+  const int64_t S = st.size;
+  write_safetensors(
+      path,
+      {{"data.mean", "F32", {3, S, S}, st.mean.data(), st.mean.size() * sizeof(float)},
+       {"data.pca_eigval", "F32", {3}, st.eigval.data(), st.eigval.size() * sizeof(float)},
+       {"data.pca_eigvec", "F32", {3, 3}, st.eigvec.data(), st.eigvec.size() * sizeof(float)}},
+      {{"format", "alexnet-stats/1"}, {"images", std::to_string(st.images)}});
 }
 
 DataStats load_stats(const std::string& path) {

@@ -15,11 +15,10 @@
 #include <cmath>
 #include <csetjmp>
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
-#include <memory>
 #include <numbers>
 #include <random>
 #include <stdexcept>
