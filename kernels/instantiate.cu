@@ -56,15 +56,16 @@ void lrn_backward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, cons
 }
 
 // ---------------------------------------------------------------- max pooling
-void maxpool_forward_cuda(const cpu::PoolGeom& g, const float* x, float* y, cudaStream_t stream) {
+void maxpool_forward_cuda(const cpu::PoolGeom& g, const float* x, float* y, int32_t* argmax,
+                          cudaStream_t stream) {
   const int64_t count = static_cast<int64_t>(g.n) * g.c * g.out_h() * g.out_w();
-  launch_elementwise(count, MaxpoolForward<float>{pool_dims(g), x, y}, stream);
+  launch_elementwise(count, MaxpoolForward<float>{pool_dims(g), x, y, argmax}, stream);
 }
 
-void maxpool_backward_cuda(const cpu::PoolGeom& g, const float* x, const float* y, const float* dy,
+void maxpool_backward_cuda(const cpu::PoolGeom& g, const int32_t* argmax, const float* dy,
                            float* dx, cudaStream_t stream) {
   const int64_t count = static_cast<int64_t>(g.n) * g.c * g.h * g.w;
-  launch_elementwise(count, MaxpoolBackward<float>{pool_dims(g), x, y, dy, dx}, stream);
+  launch_elementwise(count, MaxpoolBackward<float>{pool_dims(g), argmax, dy, dx}, stream);
 }
 
 // ---------------------------------------------------------------- dropout

@@ -24,8 +24,9 @@ void lrn_backward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, cons
                        const float* y, const float* scale, const float* dy, float* dx,
                        cudaStream_t stream);
 
-void maxpool_forward_cuda(const cpu::PoolGeom& g, const float* x, float* y, cudaStream_t stream);
-void maxpool_backward_cuda(const cpu::PoolGeom& g, const float* x, const float* y, const float* dy,
+void maxpool_forward_cuda(const cpu::PoolGeom& g, const float* x, float* y, int32_t* argmax,
+                          cudaStream_t stream);
+void maxpool_backward_cuda(const cpu::PoolGeom& g, const int32_t* argmax, const float* dy,
                            float* dx, cudaStream_t stream);
 
 void dropout_forward_cuda(const cpu::DropoutParams& d, int64_t count, const float* x, float* y,

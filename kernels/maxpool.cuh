@@ -1,10 +1,11 @@
 // Overlapping max pooling (size x size windows, stride, no padding) as per-element functors.
 // The argmax of a window is its FIRST maximum in row-major order; forward and backward use
 // the same rule, so with ties the whole gradient goes to one element.
-// Backward is a gather: each input element visits the output windows that contain it and
-// takes dy from those whose argmax it is. No atomics, deterministic, dx overwritten. Only an
-// element equal to the window's maximum (the forward output) can be its argmax, so the window
-// is searched again only then: about once per window instead of once per element and window.
+// The forward pass records each window's argmax (an offset within the input plane), so the
+// backward pass is a cheap gather: each input element visits the output windows that contain
+// it (at most four for 3x3/2) and takes dy from those that recorded it. No atomics,
+// deterministic, dx overwritten. (Recomputing the argmax instead is slow after ReLU: whole
+// windows of zeros tie.)
 #pragma once
 
 #include <cstdint>
@@ -45,40 +46,40 @@ AX_HD int pool_argmax(const PoolDims& d, const T* plane, int oy, int ox) {
 template <class T>
 struct MaxpoolForward {
   PoolDims d;
-  const T* x;  // (N, C, H, W)
-  T* y;        // (N, C, P, Q)
+  const T* x;       // (N, C, H, W)
+  T* y;             // (N, C, P, Q)
+  int32_t* argmax;  // (N, C, P, Q) offsets within the input plane, or null
   AX_HD void operator()(int64_t i) const {
     const int64_t out_plane = static_cast<int64_t>(d.out_h) * d.out_w;
     const int64_t nc = i / out_plane;
     const int rem = static_cast<int>(i - nc * out_plane);
     const T* in = x + nc * d.h * d.w;
-    y[i] = in[pool_argmax(d, in, rem / d.out_w, rem % d.out_w)];
+    const int best = pool_argmax(d, in, rem / d.out_w, rem % d.out_w);
+    y[i] = in[best];
+    if (argmax != nullptr) argmax[i] = best;
   }
 };
 
 template <class T>
 struct MaxpoolBackward {
   PoolDims d;
-  const T* x;   // (N, C, H, W)
-  const T* y;   // (N, C, P, Q), the forward output
-  const T* dy;  // (N, C, P, Q)
-  T* dx;        // (N, C, H, W)
+  const int32_t* argmax;  // (N, C, P, Q) from the forward pass
+  const T* dy;            // (N, C, P, Q)
+  T* dx;                  // (N, C, H, W)
   AX_HD void operator()(int64_t i) const {
     const int64_t in_plane = static_cast<int64_t>(d.h) * d.w;
     const int64_t nc = i / in_plane;
     const int self = static_cast<int>(i - nc * in_plane);
     const int iy = self / d.w, ix = self % d.w;
-    const T* in = x + nc * in_plane;
     const T* grad = dy + nc * d.out_h * d.out_w;
-    const T* max = y + nc * d.out_h * d.out_w;
+    const int32_t* best = argmax + nc * d.out_h * d.out_w;
     // Windows oy with oy*stride <= iy <= oy*stride + size - 1, clipped to the output.
     const int oy_lo = first_window(iy), ox_lo = first_window(ix);
     const int oy_hi = last_window(iy, d.out_h), ox_hi = last_window(ix, d.out_w);
     T acc = 0;
     for (int oy = oy_lo; oy <= oy_hi; ++oy)
       for (int ox = ox_lo; ox <= ox_hi; ++ox)
-        if (in[self] == max[oy * d.out_w + ox] && pool_argmax(d, in, oy, ox) == self)
-          acc += grad[oy * d.out_w + ox];
+        if (best[oy * d.out_w + ox] == self) acc += grad[oy * d.out_w + ox];
     dx[i] = acc;
   }
   AX_HD int first_window(int v) const {

@@ -73,13 +73,14 @@ struct PoolGeom {
   int out_h() const { return (h - size) / stride + 1; }
   int out_w() const { return (w - size) / stride + 1; }
 };
+// y (N, C, P, Q) the window maxima; argmax (N, C, P, Q) each window's first maximum (row-major
+// within the window) as an offset within its input plane, for the backward pass (may be null).
 template <class T>
-void maxpool_forward(const PoolGeom& g, const T* x, T* y);
-// A gather: each dx element sums dy over the windows whose first maximum (row-major within the
-// window) it is; no atomics, deterministic. dx is overwritten. y is the forward output: an
-// element below its window's maximum is passed over without searching the window.
+void maxpool_forward(const PoolGeom& g, const T* x, T* y, int32_t* argmax);
+// A gather: each dx element sums dy over the windows that recorded it as their argmax; no
+// atomics, deterministic. dx is overwritten.
 template <class T>
-void maxpool_backward(const PoolGeom& g, const T* x, const T* y, const T* dy, T* dx);
+void maxpool_backward(const PoolGeom& g, const int32_t* argmax, const T* dy, T* dx);
 
 // ---------------------------------------------------------------- dropout
 // Inverted dropout: kept units are scaled by 1/(1-p) at training, inference uses all units

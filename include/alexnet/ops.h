@@ -40,9 +40,9 @@ void lrn_forward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x
 void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x, const Tensor& y,
                   const Tensor& scale, const Tensor& dy, Tensor& dx);
 
-void maxpool_forward(const PoolGeom& g, const Tensor& x, Tensor& y);
-void maxpool_backward(const PoolGeom& g, const Tensor& x, const Tensor& y, const Tensor& dy,
-                      Tensor& dx);
+// argmax: an I32 tensor shaped like y, or null at inference
+void maxpool_forward(const PoolGeom& g, const Tensor& x, Tensor& y, Tensor* argmax);
+void maxpool_backward(const PoolGeom& g, const Tensor& argmax, const Tensor& dy, Tensor& dx);
 
 void dropout_forward(const DropoutParams& d, int64_t count, const Tensor& x, Tensor& y);
 void dropout_backward(const DropoutParams& d, int64_t count, Tensor& dy);  // in place

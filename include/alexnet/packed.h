@@ -22,8 +22,8 @@ namespace alexnet {
 
 struct PackOptions {
   std::string out_dir;
-  int quality = 90;              // JPEG quality
-  bool raw = false;              // store raw (S, S, 3) pixels instead of JPEG
+  int quality = 90;  // JPEG quality
+  bool raw = false;  // store raw (S, S, 3) pixels instead of JPEG
   int64_t images_per_shard = 5000;
   int workers = 4;
 };

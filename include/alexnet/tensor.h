@@ -10,8 +10,9 @@
 
 namespace alexnet {
 
-// f64 exists on the CPU only, so gradient checks can run the real network in double.
-enum class DType : uint8_t { f32, f64 };
+// f64 exists on the CPU only, so gradient checks can run the real network in double; i32
+// holds indices (max-pool argmax).
+enum class DType : uint8_t { f32, f64, i32 };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);  // safetensors spelling: "F32", "F64"

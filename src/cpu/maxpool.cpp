@@ -6,22 +6,21 @@
 namespace alexnet::cpu {
 
 template <class T>
-void maxpool_forward(const PoolGeom& g, const T* x, T* y) {
+void maxpool_forward(const PoolGeom& g, const T* x, T* y, int32_t* argmax) {
   const int64_t count = static_cast<int64_t>(g.n) * g.c * g.out_h() * g.out_w();
-  kernels::for_each_index(count, kernels::MaxpoolForward<T>{kernels::pool_dims(g), x, y});
+  kernels::for_each_index(count, kernels::MaxpoolForward<T>{kernels::pool_dims(g), x, y, argmax});
 }
 
 template <class T>
-void maxpool_backward(const PoolGeom& g, const T* x, const T* y, const T* dy, T* dx) {
+void maxpool_backward(const PoolGeom& g, const int32_t* argmax, const T* dy, T* dx) {
   const int64_t count = static_cast<int64_t>(g.n) * g.c * g.h * g.w;
-  kernels::for_each_index(count, kernels::MaxpoolBackward<T>{kernels::pool_dims(g), x, y, dy, dx});
+  kernels::for_each_index(count,
+                          kernels::MaxpoolBackward<T>{kernels::pool_dims(g), argmax, dy, dx});
 }
 
-template void maxpool_forward<float>(const PoolGeom&, const float*, float*);
-template void maxpool_forward<double>(const PoolGeom&, const double*, double*);
-template void maxpool_backward<float>(const PoolGeom&, const float*, const float*, const float*,
-                                      float*);
-template void maxpool_backward<double>(const PoolGeom&, const double*, const double*, const double*,
-                                       double*);
+template void maxpool_forward<float>(const PoolGeom&, const float*, float*, int32_t*);
+template void maxpool_forward<double>(const PoolGeom&, const double*, double*, int32_t*);
+template void maxpool_backward<float>(const PoolGeom&, const int32_t*, const float*, float*);
+template void maxpool_backward<double>(const PoolGeom&, const int32_t*, const double*, double*);
 
 }  // namespace alexnet::cpu

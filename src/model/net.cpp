@@ -27,6 +27,7 @@ struct Net::Tower {
   Tensor r1, n1, s1, q1;  // conv1 after activation, after LRN, LRN scale, after pool
   Tensor r2, n2, s2, q2;
   Tensor r3, r4, r5, q5;
+  Tensor a1, a2, a5;      // the pools' argmax (I32, shaped like q1, q2, q5)
   Tensor r6, d6, r7, d7;  // fc after activation, after dropout
   Tensor l8;              // this tower's logits
   // backward (gradients of the tensors of the same name)
@@ -227,6 +228,8 @@ void Net::build(const Config& c) {
     tw.r1 = act(f1, h1), tw.n1 = act(f1, h1), tw.s1 = act(f1, h1), tw.q1 = act(f1, q1);
     tw.r2 = act(f2, h2), tw.n2 = act(f2, h2), tw.s2 = act(f2, h2), tw.q2 = act(f2, q2);
     tw.r3 = act(f3, h3), tw.r4 = act(f4, h4), tw.r5 = act(f5, h5), tw.q5 = act(f5, q5);
+    tw.a1 = Tensor({N, f1, q1, q1}, DType::i32), tw.a2 = Tensor({N, f2, q2, q2}, DType::i32);
+    tw.a5 = Tensor({N, f5, q5, q5}, DType::i32);
     tw.r6 = Tensor({N, u6}, DT), tw.d6 = Tensor({N, u6}, DT);
     tw.r7 = Tensor({N, u7}, DT), tw.d7 = Tensor({N, u7}, DT);
     tw.l8 = Tensor({N, u8}, DT);
@@ -351,14 +354,16 @@ ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n,
     });
     timed("lrn1", false,
           [&] { ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1); });
-    timed("pool1", false, [&] { ops::maxpool_forward(with_n(tw.p1), tw.n1, tw.q1); });
+    timed("pool1", false,
+          [&] { ops::maxpool_forward(with_n(tw.p1), tw.n1, tw.q1, train ? &tw.a1 : nullptr); });
     timed("conv2", false, [&] {
       ops::conv_forward(g2, tw.q1, P(tw.w2).value, &P(tw.b2).value, tw.r2, 0.0);
       ops::activation_forward(activation_, count(tw.r2), tw.r2);
     });
     timed("lrn2", false,
           [&] { ops::lrn_forward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2); });
-    timed("pool2", false, [&] { ops::maxpool_forward(with_n(tw.p2), tw.n2, tw.q2); });
+    timed("pool2", false,
+          [&] { ops::maxpool_forward(with_n(tw.p2), tw.n2, tw.q2, train ? &tw.a2 : nullptr); });
   }
 
   std::vector<Tensor> own(static_cast<size_t>(T));
@@ -389,7 +394,8 @@ ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n,
       ops::conv_forward(with_n(tw.c5), tw.r4, P(tw.w5).value, &P(tw.b5).value, tw.r5, 0.0);
       ops::activation_forward(activation_, count(tw.r5), tw.r5);
     }
-    timed("pool5", false, [&] { ops::maxpool_forward(with_n(tw.p5), tw.r5, tw.q5); });
+    timed("pool5", false,
+          [&] { ops::maxpool_forward(with_n(tw.p5), tw.r5, tw.q5, train ? &tw.a5 : nullptr); });
   }
 
   // The fully-connected layers all read both halves.
@@ -510,8 +516,7 @@ void Net::backward() {
 
   for (int t = 0; t < T; ++t) {  // conv5, conv4 (own), then conv3's weights and shares
     auto& tw = tower(t);
-    timed("pool5", true,
-          [&] { ops::maxpool_backward(with_n(tw.p5), tw.r5, tw.q5, tw.g_q5, tw.g_r5); });
+    timed("pool5", true, [&] { ops::maxpool_backward(with_n(tw.p5), tw.a5, tw.g_q5, tw.g_r5); });
     {
       LayerClock clock(profile, "conv5", true);
       ops::activation_backward(activation_, count(tw.r5), tw.r5, tw.g_r5);
@@ -548,8 +553,7 @@ void Net::backward() {
   for (int t = 0; t < T; ++t) {  // conv2, conv1: own again
     auto& tw = tower(t);
     const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
-    timed("pool2", true,
-          [&] { ops::maxpool_backward(with_n(tw.p2), tw.n2, tw.q2, tw.g_q2, tw.g_n2); });
+    timed("pool2", true, [&] { ops::maxpool_backward(with_n(tw.p2), tw.a2, tw.g_q2, tw.g_n2); });
     timed("lrn2", true, [&] {
       ops::lrn_backward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2, tw.g_n2,
                         tw.g_r2);
@@ -559,8 +563,7 @@ void Net::backward() {
       ops::conv_backward_filter(g2, tw.q1, tw.g_r2, P(tw.w2).grad, &P(tw.b2).grad, 0.0);
       ops::conv_backward_data(g2, tw.g_r2, P(tw.w2).value, tw.g_q1, 0.0);
     });
-    timed("pool1", true,
-          [&] { ops::maxpool_backward(with_n(tw.p1), tw.n1, tw.q1, tw.g_q1, tw.g_n1); });
+    timed("pool1", true, [&] { ops::maxpool_backward(with_n(tw.p1), tw.a1, tw.g_q1, tw.g_n1); });
     timed("lrn1", true, [&] {
       ops::lrn_backward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1, tw.g_n1,
                         tw.g_r1);

@@ -120,18 +120,18 @@ void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const Tensor& 
   });
 }
 
-void maxpool_forward(const PoolGeom& g, const Tensor& x, Tensor& y) {
+void maxpool_forward(const PoolGeom& g, const Tensor& x, Tensor& y, Tensor* argmax) {
   dispatch(x, [&](auto t) {
     using T = decltype(t);
-    cpu::maxpool_forward<T>(g, x.data<T>(), y.data<T>());
+    cpu::maxpool_forward<T>(g, x.data<T>(), y.data<T>(),
+                            argmax ? argmax->data<int32_t>() : nullptr);
   });
 }
 
-void maxpool_backward(const PoolGeom& g, const Tensor& x, const Tensor& y, const Tensor& dy,
-                      Tensor& dx) {
-  dispatch(x, [&](auto t) {
+void maxpool_backward(const PoolGeom& g, const Tensor& argmax, const Tensor& dy, Tensor& dx) {
+  dispatch(dy, [&](auto t) {
     using T = decltype(t);
-    cpu::maxpool_backward<T>(g, x.data<T>(), y.data<T>(), dy.data<T>(), dx.data<T>());
+    cpu::maxpool_backward<T>(g, argmax.data<int32_t>(), dy.data<T>(), dx.data<T>());
   });
 }
 

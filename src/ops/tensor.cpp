@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "alexnet/error.h"
 
@@ -11,7 +12,14 @@ size_t dtype_size(DType t) {
   return t == DType::f64 ? 8 : 4;
 }
 const char* dtype_name(DType t) {
-  return t == DType::f64 ? "F64" : "F32";
+  switch (t) {
+    case DType::f64:
+      return "F64";
+    case DType::i32:
+      return "I32";
+    default:
+      return "F32";
+  }
 }
 
 std::string Device::str() const {
@@ -57,6 +65,7 @@ std::string Tensor::shape_str() const {
 
 template <class T>
 static constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, int32_t>) return DType::i32;
   return sizeof(T) == 8 ? DType::f64 : DType::f32;
 }
 
@@ -74,6 +83,8 @@ template float* Tensor::data<float>();
 template double* Tensor::data<double>();
 template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
+template int32_t* Tensor::data<int32_t>();
+template const int32_t* Tensor::data<int32_t>() const;
 
 void Tensor::zero() {
   if (buffer_) std::memset(buffer_.get(), 0, nbytes());

@@ -71,15 +71,18 @@ void check_against_naive(const PoolGeom& g) {
   naive_pool(g, x, dy, ref_y, ref_dx);
 
   std::vector<double> y(out), dx(in, 123.0);  // dx must be overwritten, not accumulated
-  maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), y.data(), dy.data(), dx.data());
+  std::vector<int32_t> argmax(out, -1);
+  maxpool_forward(g, x.data(), y.data(), argmax.data());
+  maxpool_backward(g, argmax.data(), dy.data(), dx.data());
   EXPECT_EQ(y, ref_y);
   EXPECT_EQ(dx, ref_dx);
 
   const std::vector<float> xf(x.begin(), x.end()), dyf(dy.begin(), dy.end());
   std::vector<float> yf(out), dxf(in);
-  maxpool_forward(g, xf.data(), yf.data());
-  maxpool_backward(g, xf.data(), yf.data(), dyf.data(), dxf.data());
+  std::vector<int32_t> argmaxf(out, -1);
+  maxpool_forward(g, xf.data(), yf.data(), argmaxf.data());
+  EXPECT_EQ(argmaxf, argmax);
+  maxpool_backward(g, argmaxf.data(), dyf.data(), dxf.data());
   EXPECT_EQ(std::vector<double>(yf.begin(), yf.end()), ref_y);
   EXPECT_EQ(std::vector<double>(dxf.begin(), dxf.end()), ref_dx);
 }
@@ -111,12 +114,13 @@ TEST(Maxpool, GradientMatchesFiniteDifferences) {
   const auto w = random_vector<double>(out, 10);
   auto loss = [&] {
     std::vector<double> y(out);
-    maxpool_forward(g, x.data(), y.data());
+    maxpool_forward(g, x.data(), y.data(), nullptr);
     return weighted_sum(y, w);
   };
   std::vector<double> y(out), dx(in);
-  maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), y.data(), w.data(), dx.data());
+  std::vector<int32_t> argmax(out);
+  maxpool_forward(g, x.data(), y.data(), argmax.data());
+  maxpool_backward(g, argmax.data(), w.data(), dx.data());
   EXPECT_LT(max_rel_error(dx, numeric_gradient(x, loss), kFdAtol), 1e-6);
 }
 
@@ -126,8 +130,9 @@ TEST(Maxpool, TiesGoToTheFirstMaximumOnly) {
   const std::vector<double> x = {0, 5, 0, 5, 0, 0, 0, 0, 5};
   const std::vector<double> dy = {1.5};
   std::vector<double> y(1), dx(9);
-  maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), y.data(), dy.data(), dx.data());
+  std::vector<int32_t> argmax(y.size());
+  maxpool_forward(g, x.data(), y.data(), argmax.data());
+  maxpool_backward(g, argmax.data(), dy.data(), dx.data());
   EXPECT_EQ(y[0], 5.0);
   EXPECT_EQ(dx, (std::vector<double>{0, 1.5, 0, 0, 0, 0, 0, 0, 0}));
 }
@@ -139,8 +144,9 @@ TEST(Maxpool, ConstantInputOverlappingWindows) {
   const PoolGeom g{1, 1, 5, 5, 3, 2};
   const std::vector<float> x(25, 1.0f), dy = {1, 2, 3, 4};
   std::vector<float> y(4), dx(25);
-  maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), y.data(), dy.data(), dx.data());
+  std::vector<int32_t> argmax(y.size());
+  maxpool_forward(g, x.data(), y.data(), argmax.data());
+  maxpool_backward(g, argmax.data(), dy.data(), dx.data());
   EXPECT_EQ(y, (std::vector<float>{1, 1, 1, 1}));
   std::vector<float> expect(25, 0.0f);
   expect[0] = 1;
@@ -157,8 +163,9 @@ TEST(Maxpool, SharedMaximumCollectsEveryWindow) {
   x[12] = 5.0;
   const std::vector<double> dy = {1, 2, 3, 4};
   std::vector<double> y(4), dx(25);
-  maxpool_forward(g, x.data(), y.data());
-  maxpool_backward(g, x.data(), y.data(), dy.data(), dx.data());
+  std::vector<int32_t> argmax(y.size());
+  maxpool_forward(g, x.data(), y.data(), argmax.data());
+  maxpool_backward(g, argmax.data(), dy.data(), dx.data());
   EXPECT_EQ(y, (std::vector<double>{5, 5, 5, 5}));
   std::vector<double> expect(25, 0.0);
   expect[12] = 10.0;
