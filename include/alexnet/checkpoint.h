@@ -31,16 +31,18 @@ struct TrainState {
   double epoch_seconds = 0;
 };
 
+// classes: the label order (wnids); class_names: human-readable, the same length.
 void save_checkpoint(const std::string& path, const Net& net, const Config& config,
                      const TrainState& state, const DataStats& stats,
-                     const std::vector<std::string>& classes);
+                     const std::vector<std::string>& classes,
+                     const std::vector<std::string>& class_names);
 
 struct Checkpoint {
   std::string path;
   Config config;  // as stored, plus any overrides given when reading
   TrainState state;
   DataStats stats;
-  std::vector<std::string> classes;
+  std::vector<std::string> classes, class_names;
   SafetensorsFile file;
 };
 

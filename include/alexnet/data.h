@@ -88,6 +88,8 @@ class BatchLoader {
   // Stages samples indices[0..n) and fills labels; returns the bad files met (each is also
   // remembered, so that later batches skip it without reading it again).
   std::vector<BadSample> decode(const int64_t* indices, int n, int32_t* labels);
+  // Stages an image decoded elsewhere, (S, S, 3), into slot `slot` (alexnet-predict's files).
+  void stage(int slot, const uint8_t* image);
   // The staged batch, augmented for training in `epoch`: out (n, 3, crop, crop).
   void augment_train(int n, int epoch, Tensor& out) const;
   // The staged batch with the same crop for every sample (cpu::AugmentSample: centre, or

@@ -108,8 +108,9 @@ std::vector<KeySpec> make_key_table() {
   k.push_back({.key = "data.image_size",
                .field = ALEXNET_FIELD(data.image_size),
                .range = kAtLeast1,
-               .meaning = "side S of the stored images; crops are taken from S x S (JPEG sources; "
-                          "synthetic images are generated at the crop size)"});
+               .meaning =
+                   "side S of the stored images (decoded images are resized to it, synthetic "
+                   "ones generated at it); crops are taken from S x S"});
   k.push_back({.key = "data.crop",
                .field = ALEXNET_FIELD(data.crop),
                .range = kAtLeast0,
@@ -148,15 +149,15 @@ std::vector<KeySpec> make_key_table() {
 
   k.push_back({.key = "augment.flip",
                .field = ALEXNET_FIELD(augment.flip),
-               .meaning = "random horizontal flips at training (JPEG sources)"});
+               .meaning = "random horizontal flips at training"});
   k.push_back({.key = "augment.lighting",
                .field = ALEXNET_FIELD(augment.lighting),
                .range = kAtLeast0,
-               .meaning = "std of the PCA lighting alphas; 0 = off (JPEG sources)"});
+               .meaning = "std of the PCA lighting alphas; 0 = off"});
   k.push_back({.key = "augment.crop",
                .field = ALEXNET_FIELD(augment.crop),
                .choices = {"random", "center"},
-               .meaning = "where training crops are taken (JPEG sources)"});
+               .meaning = "where training crops are taken"});
 
   k.push_back({.key = "model.num_classes",
                .field = ALEXNET_FIELD(model.num_classes),

@@ -83,6 +83,13 @@ std::vector<BadSample> BatchLoader::decode(const int64_t* indices, int n, int32_
   return bad;
 }
 
+void BatchLoader::stage(int slot, const uint8_t* image) {
+  if (slot < 0 || slot >= capacity_) throw std::logic_error("slot outside the loader's capacity");
+  const size_t bytes = static_cast<size_t>(3) * size_ * size_;
+  std::copy(image, image + bytes, staged_.begin() + static_cast<std::ptrdiff_t>(slot * bytes));
+  staged_index_[static_cast<size_t>(slot)] = -1;
+}
+
 void BatchLoader::augment(int n, const cpu::AugmentSample* samples, Tensor& out) const {
   const cpu::AugmentGeom g{n, size_, crop_, config_.data.scale};
   if (out.dtype() == DType::f64)

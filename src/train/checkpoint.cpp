@@ -33,7 +33,8 @@ std::string join_lines(const std::vector<std::string>& v) {
 
 void save_checkpoint(const std::string& path, const Net& net, const Config& config,
                      const TrainState& s, const DataStats& stats,
-                     const std::vector<std::string>& classes) {
+                     const std::vector<std::string>& classes,
+                     const std::vector<std::string>& class_names) {
   if (net.dtype() != DType::f32) throw std::logic_error("checkpoints hold float32 weights");
   const auto tensors = net.whole_tensors();
   std::vector<std::vector<std::byte>> storage;  // keeps gathered data alive for the writer
@@ -70,6 +71,7 @@ void save_checkpoint(const std::string& path, const Net& net, const Config& conf
       " top5=" + std::to_string(s.epoch_top5) + " images=" + std::to_string(s.epoch_images) +
       " skipped=" + std::to_string(s.epoch_skipped) + " seconds=" + exact(s.epoch_seconds);
   meta["classes"] = join_lines(classes);
+  meta["class_names"] = join_lines(class_names);
   write_safetensors(path, views, meta);
 }
 
@@ -116,6 +118,11 @@ Checkpoint read_checkpoint(const std::string& path, const std::vector<std::strin
 
   std::istringstream classes(get("classes"));
   for (std::string line; std::getline(classes, line);) c.classes.push_back(line);
+  if (auto names = meta.find("class_names"); names != meta.end()) {
+    std::istringstream lines(names->second);
+    for (std::string line; std::getline(lines, line);) c.class_names.push_back(line);
+  }
+  if (c.class_names.size() != c.classes.size()) c.class_names = c.classes;
 
   auto tensor = [&](const char* name, std::vector<int64_t> shape) -> std::vector<float> {
     const auto* t = c.file.find(name);

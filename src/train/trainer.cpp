@@ -18,6 +18,7 @@
 #include "alexnet/error.h"
 #include "alexnet/sgd.h"
 #include "alexnet/train.h"
+#include "src/train/prefetch.h"
 #include "src/train/run_dir.h"
 
 namespace fs = std::filesystem;
@@ -239,7 +240,7 @@ int run_training(const TrainOptions& opt) {
     stats = config.data.stats.empty() ? compute_stats(*train_data, 1024, workers)
                                       : load_stats(config.data.stats);
   }
-  BatchLoader loader(*train_data, stats, config, B);  // checks the statistics fit the data
+  Prefetcher batches(*train_data, stats, config, B, steps_per_epoch);  // checks stats fit data
 
   Reporter report(dir);
   write_text_atomic(dir.config(), config_to_yaml(config));
@@ -254,10 +255,8 @@ int run_training(const TrainOptions& opt) {
           ? std::min<int64_t>(config.train.max_steps, config.train.epochs * steps_per_epoch)
           : config.train.epochs * steps_per_epoch;
   const auto& classes = train_data->classes();
+  const auto& names = train_data->class_names();
   Tensor images({B, 3, net.input_size(), net.input_size()});
-  std::vector<int32_t> labels(static_cast<size_t>(B));
-  std::vector<int64_t> order;
-  int order_epoch = -1;
   int64_t last_saved_step = resuming ? state.step : -1;
 
   g_stop_signal = 0;
@@ -270,19 +269,15 @@ int run_training(const TrainOptions& opt) {
   auto window_start = Clock::now();
 
   while (state.epoch < config.train.epochs && state.step < total_steps && g_stop_signal == 0) {
-    if (order_epoch != state.epoch) {
-      order = epoch_order(config.seed, state.epoch, train_data->size());
-      order_epoch = state.epoch;
-    }
     const auto step_start = Clock::now();
-    for (const auto& bad :
-         loader.decode(order.data() + state.batch_in_epoch * B, B, labels.data())) {
+    const auto batch = batches.get(state.epoch, state.batch_in_epoch, state.step + 1 < total_steps);
+    for (const auto& bad : batch.bad) {
       report.line("skipped " + bad.path + ": " + bad.reason);
       ++state.epoch_skipped;
     }
-    loader.augment_train(B, state.epoch, images);
+    batch.loader.augment_train(B, state.epoch, images);
     const auto r =
-        net.forward(images, labels.data(), B, true, config.seed, static_cast<uint64_t>(state.step));
+        net.forward(images, batch.labels, B, true, config.seed, static_cast<uint64_t>(state.step));
     if (!std::isfinite(r.loss_sum))
       throw Error(
           format("the loss became %g at step %lld: training diverged (lower optim.lr "
@@ -356,17 +351,17 @@ int run_training(const TrainOptions& opt) {
     state.epoch_loss_sum = 0;
     state.epoch_top1 = state.epoch_top5 = state.epoch_images = state.epoch_skipped = 0;
     state.epoch_seconds = 0;
-    save_checkpoint(dir.last(), net, config, state, stats, classes);
-    if (best) save_checkpoint(dir.best(), net, config, state, stats, classes);
+    save_checkpoint(dir.last(), net, config, state, stats, classes, names);
+    if (best) save_checkpoint(dir.best(), net, config, state, stats, classes, names);
     if (epoch % config.checkpoint.every_epochs == 0) {
-      save_checkpoint(dir.epoch_file(epoch), net, config, state, stats, classes);
+      save_checkpoint(dir.epoch_file(epoch), net, config, state, stats, classes, names);
       prune_epoch_checkpoints(dir, config.checkpoint.keep);
     }
     last_saved_step = state.step;
   }
 
   if (state.step != last_saved_step)
-    save_checkpoint(dir.last(), net, config, state, stats, classes);
+    save_checkpoint(dir.last(), net, config, state, stats, classes, names);
   const int sig = g_stop_signal.load();
   if (sig != 0) {
     report.line(format("stopped by %s after step %lld; checkpoint %s (continue with --resume auto)",

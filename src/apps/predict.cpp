@@ -1,0 +1,142 @@
+// alexnet-predict: the top-k classes of image files, as the checkpoint's network sees them:
+// each image resized (shorter side S) and centre-cropped as in evaluation, then the centre
+// crop or the average of the paper's ten crops.
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "alexnet/checkpoint.h"
+#include "alexnet/data.h"
+#include "alexnet/error.h"
+#include "alexnet/image.h"
+#include "alexnet/json.h"
+#include "alexnet/train.h"
+#include "kernels/augment.cuh"
+#include "src/apps/common.h"
+
+namespace alexnet {
+namespace {
+
+// A source with no samples of its own: it only tells the loader the image size.
+class NoFiles final : public DataSource {
+ public:
+  NoFiles(int size, std::vector<std::string> classes) : size_(size), classes_(std::move(classes)) {}
+  int64_t size() const override { return 0; }
+  int image_size() const override { return size_; }
+  const std::vector<std::string>& classes() const override { return classes_; }
+  int32_t load(int64_t, uint8_t*) const override { throw std::logic_error("no files"); }
+
+ private:
+  int size_;
+  std::vector<std::string> classes_;
+};
+
+struct Prediction {
+  std::string image, error;
+  std::vector<std::pair<int, double>> top;  // class, probability
+};
+
+}  // namespace
+}  // namespace alexnet
+
+int main(int argc, char** argv) {
+  using namespace alexnet;
+  CLI::App app{"Top-k classes of image files under an AlexNet checkpoint.", "alexnet-predict"};
+  CommonOptions common;
+  add_common_options(app, common, "(unused)");
+  std::string checkpoint;
+  std::vector<std::string> images;
+  int topk = 5, crops = 1;
+  bool json = false;
+  app.add_option("--checkpoint", checkpoint, "checkpoint (.safetensors)")->required();
+  app.add_option("--topk", topk, "classes to show per image")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--crops", crops, "1: centre crop; 10: the paper's ten crops, averaged")
+      ->check(CLI::IsMember({1, 10}))
+      ->capture_default_str();
+  app.add_flag("--json", json, "print JSON");
+  app.add_option("images", images, "image files (JPEG or PNG)")->required();
+  return run_app(app, argc, argv, [&] {
+    const Checkpoint ckpt = read_checkpoint(checkpoint, common.sets);
+    const Config& config = ckpt.config;
+    check_device(common.device, "--device");
+    const int S = ckpt.stats.size, B = std::min<int>(32, static_cast<int>(images.size()));
+    Net net(config, B);
+    load_weights(ckpt, net, false);
+    const NoFiles source(S, ckpt.classes);
+    BatchLoader loader(source, ckpt.stats, config, B);
+    Tensor input({B, 3, net.input_size(), net.input_size()});
+    const std::vector<int32_t> labels(static_cast<size_t>(B), 0);  // unknown; only for the loss
+    const int K = net.num_classes();
+    topk = std::min(topk, K);
+
+    std::vector<Prediction> out;
+    for (size_t first = 0; first < images.size(); first += static_cast<size_t>(B)) {
+      std::vector<size_t> slot_image;  // the images that decoded, in slot order
+      for (size_t i = first; i < std::min(images.size(), first + static_cast<size_t>(B)); ++i) {
+        out.push_back({images[i], "", {}});
+        try {
+          const auto bytes = read_file(images[i]);
+          const Image img =
+              resize_shorter_and_center_crop(decode_image(bytes.data(), bytes.size()), S);
+          loader.stage(static_cast<int>(slot_image.size()), img.rgb.data());
+          slot_image.push_back(out.size() - 1);
+        } catch (const Error& e) {  // BadImage or unreadable: report, go on with the others
+          out.back().error = e.what();
+        }
+      }
+      const int n = static_cast<int>(slot_image.size());
+      if (n == 0) continue;
+      std::vector<double> probs(static_cast<size_t>(n) * K, 0.0);
+      for (int k = 0; k < crops; ++k) {
+        loader.augment_fixed(
+            n, crops == 1 ? center_crop(S, loader.crop()) : kernels::ten_crop(k, S, loader.crop()),
+            input);
+        net.forward(input, labels.data(), n, false, 0, 0);
+        const float* p = net.probs().data<float>();
+        for (size_t j = 0; j < probs.size(); ++j) probs[j] += double{p[j]} / crops;
+      }
+      for (int s = 0; s < n; ++s) {
+        const double* p = probs.data() + static_cast<size_t>(s) * K;
+        std::vector<int> order(static_cast<size_t>(K));
+        std::iota(order.begin(), order.end(), 0);
+        std::partial_sort(order.begin(), order.begin() + topk, order.end(),
+                          [&](int a, int b) { return p[a] > p[b]; });
+        auto& pred = out[slot_image[static_cast<size_t>(s)]];
+        for (int t = 0; t < topk; ++t)
+          pred.top.push_back({order[static_cast<size_t>(t)], p[order[static_cast<size_t>(t)]]});
+      }
+    }
+
+    int failed = 0;
+    if (json) std::printf("[");
+    for (size_t i = 0; i < out.size(); ++i) {
+      const auto& p = out[i];
+      failed += !p.error.empty();
+      if (json) {
+        std::printf("%s{\"image\": %s", i ? ",\n " : "", json_quote(p.image).c_str());
+        if (!p.error.empty()) std::printf(", \"error\": %s", json_quote(p.error).c_str());
+        std::printf(", \"top\": [");
+        for (size_t t = 0; t < p.top.size(); ++t)
+          std::printf("%s{\"class\": %s, \"name\": %s, \"probability\": %.6f}", t ? ", " : "",
+                      json_quote(ckpt.classes[static_cast<size_t>(p.top[t].first)]).c_str(),
+                      json_quote(ckpt.class_names[static_cast<size_t>(p.top[t].first)]).c_str(),
+                      p.top[t].second);
+        std::printf("]}");
+        continue;
+      }
+      if (!p.error.empty()) {
+        std::fprintf(stderr, "alexnet-predict: %s: %s\n", p.image.c_str(), p.error.c_str());
+        continue;
+      }
+      std::printf("%s\n", p.image.c_str());
+      for (const auto& [c, prob] : p.top)
+        std::printf("  %6.2f%%  %-12s %s\n", 100 * prob,
+                    ckpt.classes[static_cast<size_t>(c)].c_str(),
+                    ckpt.class_names[static_cast<size_t>(c)].c_str());
+    }
+    if (json) std::printf("]\n");
+    return failed == 0 ? 0 : 1;
+  });
+}
