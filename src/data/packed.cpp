@@ -35,6 +35,7 @@
 #include <optional>
 
 #include "alexnet/error.h"
+#include "alexnet/file_io.h"
 #include "alexnet/image.h"
 #include "alexnet/safetensors.h"
 #include "parallel_for.h"
@@ -155,41 +156,6 @@ std::optional<std::vector<BadSample>> parse_bad_lines(const std::string& text) {
 std::string reason_of(const Error& e, const std::string& path) {
   const std::string what = e.what(), prefix = "checkpoint '" + path + "': ";
   return what.starts_with(prefix) ? what.substr(prefix.size()) : what;
-}
-
-std::string errno_string(int err) {
-  return std::strerror(err);
-}
-
-// 0 on success, else errno.
-int write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, std::min<size_t>(n, size_t{1} << 30));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return 0;
-}
-
-// 0 on success, -1 at end of file, else errno.
-int pread_all(int fd, uint8_t* p, size_t n, int64_t offset) {
-  while (n > 0) {
-    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(offset));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (r == 0) return -1;
-    p += r;
-    n -= static_cast<size_t>(r);
-    offset += r;
-  }
-  return 0;
 }
 
 template <class T>

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "alexnet/error.h"
+#include "alexnet/file_io.h"
 
 namespace fs = std::filesystem;
 
@@ -72,18 +73,10 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw Error("cannot write '" + path + "': " + std::strerror(errno));
-  const char* p = text.data();
-  size_t left = text.size();
-  while (left > 0) {
-    const ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error("cannot write '" + path + "': " + why);
-    }
-    p += w;
-    left -= static_cast<size_t>(w);
+  if (const int err = write_all(fd, text.data(), text.size())) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error("cannot write '" + path + "': " + errno_string(err));
   }
   ::fsync(fd);
   ::close(fd);

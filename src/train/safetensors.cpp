@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "alexnet/error.h"
+#include "alexnet/file_io.h"
 #include "alexnet/json.h"
 
 namespace alexnet {
@@ -63,10 +64,6 @@ std::string prefix(const std::string& path) {
   return "checkpoint '" + path + "': ";
 }
 
-std::string errno_string(int err) {
-  return std::strerror(err);
-}
-
 // product(shape) * element_size, or false on overflow or a negative dimension.
 bool checked_nbytes(const std::vector<int64_t>& shape, size_t element_size, uint64_t* out) {
   uint64_t n = element_size;
@@ -94,42 +91,6 @@ struct Fd {
     return r == 0 ? 0 : errno;
   }
 };
-
-// 0 on success, else errno.
-int write_all(int fd, const void* data, size_t n) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    // Linux writes at most ~2 GiB per call anyway; keep each call well below that.
-    const size_t chunk = std::min<size_t>(n, size_t{1} << 30);
-    const ssize_t w = ::write(fd, p, chunk);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return 0;
-}
-
-// 0 on success, -1 at end of file, else errno.
-int pread_all(int fd, void* data, size_t n, uint64_t offset) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    const size_t chunk = std::min<size_t>(n, size_t{1} << 30);
-    const ssize_t r = ::pread(fd, p, chunk, static_cast<off_t>(offset));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (r == 0) return -1;
-    p += r;
-    n -= static_cast<size_t>(r);
-    offset += static_cast<uint64_t>(r);
-  }
-  return 0;
-}
 
 // The header exactly as the safetensors package writes it (serde_json, compact, metadata
 // first), padded with spaces so that the data starts 8-byte aligned in the file.
