@@ -22,6 +22,7 @@
 #include "alexnet/error.h"
 #include "alexnet/image.h"
 #include "tests/cpu/image_fixtures.h"
+#include "tests/cpu/run_binary.h"
 
 namespace fs = std::filesystem;
 
@@ -78,21 +79,8 @@ Image blank(int width, int height) {
                std::vector<uint8_t>(static_cast<size_t>(width) * static_cast<size_t>(height) * 3)};
 }
 
-class ImageTest : public ::testing::Test {
+class ImageTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    static int counter = 0;
-    dir_ = fs::temp_directory_path() /
-           ("alexnet-image-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(dir_, ec);
-  }
-  fs::path dir_;
   const Image pattern_ = test::test_pattern(96, 64, 7);
 };
 

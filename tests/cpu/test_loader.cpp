@@ -16,6 +16,7 @@ namespace alexnet {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_of;
 using test::JpegKind;
 
 // train/<wnid>/<wnid>_<i>.JPEG for three classes, plus val either per class or flat.
@@ -55,15 +56,6 @@ struct Tree {
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(FolderSource, ClassesAreTheSortedTrainFoldersAndLabelsFollowThem) {

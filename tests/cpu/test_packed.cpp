@@ -19,6 +19,7 @@ namespace alexnet {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_of;
 
 constexpr int kSize = 36;
 
@@ -77,15 +78,6 @@ std::vector<std::string> names_of(const std::map<std::string, std::string>& file
   std::vector<std::string> names;
   for (const auto& [name, bytes] : files) names.push_back(name);
   return names;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 Image load(const DataSource& source, int64_t i, int32_t* label) {

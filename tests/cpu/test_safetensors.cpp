@@ -18,27 +18,15 @@
 #include "alexnet/error.h"
 #include "alexnet/json.h"
 #include "alexnet/safetensors.h"
+#include "tests/cpu/run_binary.h"
 
 namespace fs = std::filesystem;
 
 namespace alexnet {
 namespace {
 
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    static int counter = 0;
-    dir_ = fs::temp_directory_path() /
-           ("alexnet-safetensors-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(dir_, ec);
-  }
-
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Files left in the directory by an interrupted write.
@@ -49,8 +37,6 @@ class SafetensorsTest : public ::testing::Test {
     }
     return n;
   }
-
-  fs::path dir_;
 };
 
 std::string read_bytes(const std::string& path) {
