@@ -14,6 +14,7 @@
 
 #include "alexnet/config.h"
 #include "alexnet/cpu_ops.h"
+#include "alexnet/safetensors.h"
 #include "alexnet/tensor.h"
 
 namespace alexnet {
@@ -72,6 +73,10 @@ DataStats compute_stats(const DataSource& source, int64_t max_images, int worker
                         const std::function<void(int64_t, int64_t)>& progress = {});
 DataStats load_stats(const std::string& path);  // a safetensors file with data.mean, data.pca_*
 void save_stats(const std::string& path, const DataStats& stats);
+// The same three tensors inside any safetensors file (a checkpoint carries them too); `origin`
+// names the file in errors. The views borrow the stats' memory.
+DataStats stats_from(const SafetensorsFile& file, const std::string& origin);
+std::vector<SafetensorsView> stats_views(const DataStats& stats);
 
 // The epoch's order: a permutation of [0, size) from (seed, epoch).
 std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size);

@@ -141,24 +141,24 @@ DataStats compute_stats(const DataSource& source, int64_t max_images, int worker
   return st;
 }
 
-void save_stats(const std::string& path, const DataStats& st) {
+std::vector<SafetensorsView> stats_views(const DataStats& st) {
   const int64_t S = st.size;
-  write_safetensors(
-      path,
-      {{"data.mean", "F32", {3, S, S}, st.mean.data(), st.mean.size() * sizeof(float)},
-       {"data.pca_eigval", "F32", {3}, st.eigval.data(), st.eigval.size() * sizeof(float)},
-       {"data.pca_eigvec", "F32", {3, 3}, st.eigvec.data(), st.eigvec.size() * sizeof(float)}},
-      {{"format", "alexnet-stats/1"}, {"images", std::to_string(st.images)}});
+  return {{"data.mean", "F32", {3, S, S}, st.mean.data(), st.mean.size() * sizeof(float)},
+          {"data.pca_eigval", "F32", {3}, st.eigval.data(), st.eigval.size() * sizeof(float)},
+          {"data.pca_eigvec", "F32", {3, 3}, st.eigvec.data(), st.eigvec.size() * sizeof(float)}};
 }
 
-DataStats load_stats(const std::string& path) {
-  const auto file = read_safetensors(path);
+void save_stats(const std::string& path, const DataStats& st) {
+  write_safetensors(path, stats_views(st),
+                    {{"format", "alexnet-stats/1"}, {"images", std::to_string(st.images)}});
+}
+
+DataStats stats_from(const SafetensorsFile& file, const std::string& origin) {
   auto get = [&](const char* name, size_t rank) -> const SafetensorsTensor& {
     const auto* t = file.find(name);
-    if (!t) throw Error("statistics file '" + path + "' has no tensor '" + name + "'");
+    if (!t) throw Error(origin + " has no tensor '" + name + "'");
     if (t->dtype != "F32" || t->shape.size() != rank)
-      throw Error("statistics file '" + path + "': '" + name + "' must be F32 of rank " +
-                  std::to_string(rank));
+      throw Error(origin + ": '" + name + "' must be F32 of rank " + std::to_string(rank));
     return *t;
   };
   const auto& mean = get("data.mean", 3);
@@ -166,8 +166,8 @@ DataStats load_stats(const std::string& path) {
   const auto& eigvec = get("data.pca_eigvec", 2);
   if (mean.shape[0] != 3 || mean.shape[1] != mean.shape[2] || eigval.shape[0] != 3 ||
       eigvec.shape[0] != 3 || eigvec.shape[1] != 3)
-    throw Error("statistics file '" + path +
-                "': expected data.mean [3, S, S], data.pca_eigval [3], data.pca_eigvec [3, 3]");
+    throw Error(origin +
+                ": expected data.mean [3, S, S], data.pca_eigval [3], data.pca_eigvec [3, 3]");
   DataStats st;
   st.size = static_cast<int>(mean.shape[1]);
   auto floats = [](const SafetensorsTensor& t) {
@@ -179,6 +179,10 @@ DataStats load_stats(const std::string& path) {
   st.eigval = floats(eigval);
   st.eigvec = floats(eigvec);
   return st;
+}
+
+DataStats load_stats(const std::string& path) {
+  return stats_from(read_safetensors(path), "statistics file '" + path + "'");
 }
 
 }  // namespace alexnet

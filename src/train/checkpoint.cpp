@@ -46,10 +46,7 @@ void save_checkpoint(const std::string& path, const Net& net, const Config& conf
       views.push_back({momentum ? "momentum." + name : name, "F32", shape, storage.back().data(),
                        storage.back().size()});
     }
-  const int64_t S = stats.size;
-  views.push_back({"data.mean", "F32", {3, S, S}, stats.mean.data(), stats.mean.size() * 4});
-  views.push_back({"data.pca_eigval", "F32", {3}, stats.eigval.data(), stats.eigval.size() * 4});
-  views.push_back({"data.pca_eigvec", "F32", {3, 3}, stats.eigvec.data(), stats.eigvec.size() * 4});
+  for (auto& v : stats_views(stats)) views.push_back(std::move(v));
 
   std::map<std::string, std::string> meta;
   meta["format"] = kCheckpointFormat;
@@ -124,23 +121,7 @@ Checkpoint read_checkpoint(const std::string& path, const std::vector<std::strin
   }
   if (c.class_names.size() != c.classes.size()) c.class_names = c.classes;
 
-  auto tensor = [&](const char* name, std::vector<int64_t> shape) -> std::vector<float> {
-    const auto* t = c.file.find(name);
-    if (!t) throw Error("checkpoint '" + path + "': no tensor '" + name + "'");
-    if (t->dtype != "F32" || t->shape != shape)
-      throw Error("checkpoint '" + path + "': " + name + " is " + t->dtype + " " +
-                  shape_str(t->shape) + ", expected F32 " + shape_str(shape));
-    std::vector<float> v(t->data.size() / 4);
-    std::memcpy(v.data(), t->data.data(), t->data.size());
-    return v;
-  };
-  const auto* mean = c.file.find("data.mean");
-  if (!mean || mean->shape.size() != 3)
-    throw Error("checkpoint '" + path + "': no data.mean [3, S, S] tensor");
-  c.stats.size = static_cast<int>(mean->shape[1]);
-  c.stats.mean = tensor("data.mean", {3, c.stats.size, c.stats.size});
-  c.stats.eigval = tensor("data.pca_eigval", {3});
-  c.stats.eigvec = tensor("data.pca_eigvec", {3, 3});
+  c.stats = stats_from(c.file, "checkpoint '" + path + "'");
   return c;
 }
 
