@@ -14,12 +14,20 @@
 
 namespace alexnet::kernels {
 
-template <class F>
-void for_each_index(int64_t n, const F& f) {
-  // Below this, starting threads costs more than the loop (tens of microseconds).
-  constexpr int64_t kMinPerThread = 1 << 15;
+// Below this many elements per thread, starting threads costs more than the loop (tens of
+// microseconds).
+constexpr int64_t kMinElementsPerThread = 1 << 15;
+
+inline int64_t core_count() {
   static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t threads = std::clamp<int64_t>(n / kMinPerThread, 1, cores);
+  return cores;
+}
+
+// `min_per_thread`: callers whose f(i) covers many elements (a whole plane) pass a smaller one.
+template <class F>
+void for_each_index(int64_t n, const F& f, int64_t min_per_thread = kMinElementsPerThread) {
+  const int64_t threads =
+      std::clamp<int64_t>(n / std::max<int64_t>(min_per_thread, 1), 1, core_count());
   if (threads == 1) {
     for (int64_t i = 0; i < n; ++i) f(i);
     return;

@@ -44,28 +44,40 @@ LrnCoeffs<T> lrn_coeffs(const cpu::LrnParams& p, int c, int h, int w) {
                       static_cast<T>(p.beta)};
 }
 
-// scale of channel ch; base points at channel 0 of the element's (sample, pixel).
+// Channels lo..hi of the window around channel ch, clipped to the tower.
+struct LrnWindow {
+  int lo, hi;
+};
+template <class T>
+AX_HD LrnWindow lrn_window(const LrnCoeffs<T>& q, int ch) {
+  return {ch - q.half < 0 ? 0 : ch - q.half, ch + q.half > q.c - 1 ? q.c - 1 : ch + q.half};
+}
+
+// scale of channel ch; base points at channel 0 of the element's (sample, pixel). The squares
+// are summed in channel order lo..hi; the CPU's pixel-vectorised loop keeps that order.
 template <class T>
 AX_HD T lrn_scale(const LrnCoeffs<T>& q, const T* base, int ch) {
-  const int lo = ch - q.half < 0 ? 0 : ch - q.half;
-  const int hi = ch + q.half > q.c - 1 ? q.c - 1 : ch + q.half;
+  const LrnWindow win = lrn_window(q, ch);
   T sum = 0;
-  for (int j = lo; j <= hi; ++j) {
+  for (int j = win.lo; j <= win.hi; ++j) {
     const T a = base[j * q.plane];
     sum += a * a;
   }
   return q.k + q.alpha * sum;
 }
 
-// scale^(-beta). The paper's beta = 0.75 is s^-1/2 * s^-1/4: two square roots instead of a
-// pow, several times faster on both backends and as accurate.
+// s^-0.75 = s^-1/2 * s^-1/4: two square roots instead of a pow, several times faster on both
+// backends and as accurate (the paper's beta).
+template <class T>
+AX_HD T lrn_pow_three_quarters(T s) {
+  const T r = T(1) / std::sqrt(s);
+  return r * std::sqrt(r);
+}
+
+// scale^(-beta).
 template <class T>
 AX_HD T lrn_pow(T s, T beta) {
-  if (beta == T(0.75)) {
-    const T r = T(1) / std::sqrt(s);
-    return r * std::sqrt(r);
-  }
-  return std::pow(s, -beta);
+  return beta == T(0.75) ? lrn_pow_three_quarters(s) : std::pow(s, -beta);
 }
 
 template <class T>
@@ -76,7 +88,12 @@ struct LrnForward {
   T* scale;    // (N, C, H, W), may be null
   AX_HD void operator()(int64_t i) const {
     const int ch = static_cast<int>((i / q.plane) % q.c);
-    const int64_t base = i - ch * q.plane;
+    at(i - ch * q.plane, ch);
+  }
+  // Channel ch at the (sample, pixel) whose channel 0 is element `base`: the CPU loops over
+  // (sample, channel, pixel) instead of dividing.
+  AX_HD void at(int64_t base, int ch) const {
+    const int64_t i = base + ch * q.plane;
     const T s = lrn_scale(q, x + base, ch);
     if (scale != nullptr) scale[i] = s;
     y[i] = x[i] * lrn_pow(s, q.beta);
@@ -93,11 +110,13 @@ struct LrnBackward {
   T* dx;           // (N, C, H, W)
   AX_HD void operator()(int64_t i) const {
     const int ch = static_cast<int>((i / q.plane) % q.c);
-    const int64_t base = i - ch * q.plane;
-    const int lo = ch - q.half < 0 ? 0 : ch - q.half;
-    const int hi = ch + q.half > q.c - 1 ? q.c - 1 : ch + q.half;
+    at(i - ch * q.plane, ch);
+  }
+  AX_HD void at(int64_t base, int ch) const {
+    const int64_t i = base + ch * q.plane;
+    const LrnWindow win = lrn_window(q, ch);
     T acc = 0;
-    for (int j = lo; j <= hi; ++j) {
+    for (int j = win.lo; j <= win.hi; ++j) {
       const int64_t e = base + j * q.plane;
       const T sj = scale != nullptr ? scale[e] : lrn_scale(q, x + base, j);
       acc += dy[e] * y[e] / sj;

@@ -53,8 +53,13 @@ struct MaxpoolForward {
     const int64_t out_plane = static_cast<int64_t>(d.out_h) * d.out_w;
     const int64_t nc = i / out_plane;
     const int rem = static_cast<int>(i - nc * out_plane);
+    at(nc, rem / d.out_w, rem % d.out_w);
+  }
+  // Output (oy, ox) of plane nc: the CPU loops over the coordinates instead of dividing.
+  AX_HD void at(int64_t nc, int oy, int ox) const {
+    const int64_t i = (nc * d.out_h + oy) * d.out_w + ox;
     const T* in = x + nc * d.h * d.w;
-    const int best = pool_argmax(d, in, rem / d.out_w, rem % d.out_w);
+    const int best = pool_argmax(d, in, oy, ox);
     y[i] = in[best];
     if (argmax != nullptr) argmax[i] = best;
   }
@@ -91,5 +96,15 @@ struct MaxpoolBackward {
     return hi < out - 1 ? hi : out - 1;
   }
 };
+
+// The same gradient for a whole plane by scattering instead of gathering: one pass over the
+// output windows in row-major order, dx[argmax] += dy. Each input element receives its terms
+// in the same (oy, ox) order as the gather above, so the sums are bit-identical; on a CPU core
+// it avoids the gather's per-element window arithmetic.
+template <class T>
+AX_HD void maxpool_backward_plane(const PoolDims& d, const int32_t* argmax, const T* dy, T* dx) {
+  for (int i = 0; i < d.h * d.w; ++i) dx[i] = T(0);
+  for (int o = 0; o < d.out_h * d.out_w; ++o) dx[argmax[o]] += dy[o];
+}
 
 }  // namespace alexnet::kernels

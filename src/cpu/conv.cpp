@@ -1,5 +1,12 @@
-// Convolution as im2col + GEMM, one image and one group at a time: the column buffer is then
-// at most (C/g*R*S, P*Q) (4.4 MB for the paper's conv1 in float), independent of the batch.
+// Convolution as im2col + GEMM, one image at a time, the images of a batch spread over the
+// cores. Each image's column matrix is small enough to stay in cache between im2col and its
+// GEMM (235 KB for the demo's conv1, 4.4 MB for the paper's), and the cores never wait for
+// each other within a layer. (BLAS itself is single-threaded, gemm.h: a per-image GEMM such as
+// the demo's conv1, 12 x 784 x 75, is far too small to split.)
+//
+// The filter gradient sums over images; to keep its bits independent of the number of cores,
+// the images are cut into a fixed number of slots by the batch size alone, each slot sums its
+// images in order into its own buffer, and the slots are added in order at the end.
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
@@ -7,6 +14,7 @@
 #include <vector>
 
 #include "alexnet/cpu_ops.h"
+#include "kernels/for_each.h"
 #include "src/cpu/gemm.h"
 #include "src/cpu/im2col.h"
 
@@ -46,6 +54,23 @@ Dims dims_of(const ConvGeom& g) {
   return d;
 }
 
+// One thread's column matrix, kept between calls: a fresh allocation per image and layer
+// would cost its page faults every time.
+template <class T>
+T* column_buffer(const Dims& d) {
+  thread_local std::vector<T> col;
+  const size_t size = d.direct ? 0 : static_cast<size_t>(d.crs) * static_cast<size_t>(d.pq);
+  if (col.size() < size) col.resize(size);
+  return col.data();
+}
+
+// Runs f(n) for every image, the images split over the cores.
+template <class F>
+void for_each_image(int n, const F& f) {
+  kernels::for_each_index(
+      n, [&](int64_t i) { f(static_cast<int>(i)); }, 1);
+}
+
 // out = beta * out without reading out when beta == 0 (it may hold NaN).
 template <class T>
 void scale(T* out, int64_t count, T beta) {
@@ -56,22 +81,29 @@ void scale(T* out, int64_t count, T beta) {
   }
 }
 
+// col (C/g*R*S, P*Q) of image n, group gi: the lowered input, or the input itself for 1x1.
+template <class T>
+const T* lowered(const ConvGeom& g, const Dims& d, const T* x, int n, int gi, T* col) {
+  const T* xg = x + (static_cast<int64_t>(n) * g.c + gi * d.cg) * d.hw;  // (C/g, H, W)
+  if (d.direct) return xg;
+  detail::im2col(d.col, xg, col, d.pq);
+  return col;
+}
+
+// The filter-gradient slots: as many as there are cores to use, but fixed by the batch size.
+constexpr int kFilterSlots = 8;
+
 }  // namespace
 
 template <class T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, T beta) {
   const Dims d = dims_of(g);
-  std::vector<T> col(d.direct ? 0 : static_cast<size_t>(d.crs) * static_cast<size_t>(d.pq));
-  for (int n = 0; n < g.n; ++n) {
+  for_each_image(g.n, [&](int n) {
+    T* col = column_buffer<T>(d);
     for (int gi = 0; gi < g.groups; ++gi) {
-      const T* xg = x + (static_cast<int64_t>(n) * g.c + gi * d.cg) * d.hw;  // (C/g, H, W)
-      const T* wg = w + static_cast<int64_t>(gi) * d.kg * d.crs;             // (K/g, C/g*R*S)
-      T* yg = y + (static_cast<int64_t>(n) * g.k + gi * d.kg) * d.pq;        // (K/g, P*Q)
-      const T* cols = xg;                                                    // (C/g*R*S, P*Q)
-      if (!d.direct) {
-        detail::im2col(d.col, xg, col.data());
-        cols = col.data();
-      }
+      const T* wg = w + static_cast<int64_t>(gi) * d.kg * d.crs;       // (K/g, C/g*R*S)
+      T* yg = y + (static_cast<int64_t>(n) * g.k + gi * d.kg) * d.pq;  // (K/g, P*Q)
+      const T* cols = lowered(g, d, x, n, gi, col);
       detail::gemm(false, false, d.kg, d.pq, d.crs, T(1), wg, d.crs, cols, d.pq, beta, yg, d.pq);
       if (bias != nullptr) {
         for (int k = 0; k < d.kg; ++k) {
@@ -81,14 +113,14 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
         }
       }
     }
-  }
+  });
 }
 
 template <class T>
 void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx, T beta) {
   const Dims d = dims_of(g);
-  std::vector<T> col(d.direct ? 0 : static_cast<size_t>(d.crs) * static_cast<size_t>(d.pq));
-  for (int n = 0; n < g.n; ++n) {
+  for_each_image(g.n, [&](int n) {
+    T* col = column_buffer<T>(d);
     for (int gi = 0; gi < g.groups; ++gi) {
       const T* dyg = dy + (static_cast<int64_t>(n) * g.k + gi * d.kg) * d.pq;  // (K/g, P*Q)
       const T* wg = w + static_cast<int64_t>(gi) * d.kg * d.crs;               // (K/g, C/g*R*S)
@@ -98,12 +130,11 @@ void conv_backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx, T bet
         continue;
       }
       // col (C/g*R*S, P*Q) = W_g^T dy_g, then scattered back onto the input pixels.
-      detail::gemm(true, false, d.crs, d.pq, d.kg, T(1), wg, d.crs, dyg, d.pq, T(0), col.data(),
-                   d.pq);
+      detail::gemm(true, false, d.crs, d.pq, d.kg, T(1), wg, d.crs, dyg, d.pq, T(0), col, d.pq);
       scale(dxg, d.cg * d.hw, beta);
-      detail::col2im_add(d.col, col.data(), dxg);
+      detail::col2im_add(d.col, col, dxg, d.pq);
     }
-  }
+  });
 }
 
 template <class T>
@@ -111,35 +142,46 @@ void conv_backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw, T* 
   const Dims d = dims_of(g);
   if (dbias != nullptr) {
     // A double accumulator: in float a batch of conv1 sums 128 * 3025 terms per filter.
-    for (int k = 0; k < g.k; ++k) {
-      double sum = 0;
-      for (int n = 0; n < g.n; ++n) {
-        const T* row = dy + (static_cast<int64_t>(n) * g.k + k) * d.pq;
-        for (int i = 0; i < d.pq; ++i) sum += static_cast<double>(row[i]);
-      }
-      dbias[k] = (beta == T(0) ? T(0) : beta * dbias[k]) + static_cast<T>(sum);
-    }
+    kernels::for_each_index(
+        g.k,
+        [&](int64_t k) {
+          double sum = 0;
+          for (int n = 0; n < g.n; ++n) {
+            const T* row = dy + (static_cast<int64_t>(n) * g.k + k) * d.pq;
+            for (int i = 0; i < d.pq; ++i) sum += static_cast<double>(row[i]);
+          }
+          dbias[k] = (beta == T(0) ? T(0) : beta * dbias[k]) + static_cast<T>(sum);
+        },
+        kernels::kMinElementsPerThread / std::max<int64_t>(int64_t{g.n} * d.pq, 1) + 1);
   }
-  if (g.n == 0) {
-    scale(dw, static_cast<int64_t>(g.k) * d.crs, beta);
+  const int64_t wcount = static_cast<int64_t>(g.k) * d.crs;
+  const int slots = std::min(g.n, kFilterSlots);
+  if (slots == 0) {
+    scale(dw, wcount, beta);
     return;
   }
-  std::vector<T> col(d.direct ? 0 : static_cast<size_t>(d.crs) * static_cast<size_t>(d.pq));
-  for (int n = 0; n < g.n; ++n) {
-    // The first image applies beta, the rest accumulate onto it.
-    const T beta_n = n == 0 ? beta : T(1);
-    for (int gi = 0; gi < g.groups; ++gi) {
-      const T* xg = x + (static_cast<int64_t>(n) * g.c + gi * d.cg) * d.hw;    // (C/g, H, W)
-      const T* dyg = dy + (static_cast<int64_t>(n) * g.k + gi * d.kg) * d.pq;  // (K/g, P*Q)
-      T* dwg = dw + static_cast<int64_t>(gi) * d.kg * d.crs;                   // (K/g, C/g*R*S)
-      const T* cols = xg;                                                      // (C/g*R*S, P*Q)
-      if (!d.direct) {
-        detail::im2col(d.col, xg, col.data());
-        cols = col.data();
+  std::vector<T> partial(static_cast<size_t>(slots) * static_cast<size_t>(wcount));
+  for_each_image(slots, [&](int slot) {
+    T* col = column_buffer<T>(d);
+    T* dw_slot = partial.data() + slot * wcount;
+    const int first = static_cast<int>(static_cast<int64_t>(g.n) * slot / slots);
+    const int last = static_cast<int>(static_cast<int64_t>(g.n) * (slot + 1) / slots);
+    for (int n = first; n < last; ++n) {
+      for (int gi = 0; gi < g.groups; ++gi) {
+        const T* dyg = dy + (static_cast<int64_t>(n) * g.k + gi * d.kg) * d.pq;  // (K/g, P*Q)
+        const T* cols = lowered(g, d, x, n, gi, col);
+        // dW_g (K/g, C/g*R*S) += dy_g (K/g, P*Q) col^T (P*Q, C/g*R*S); the slot's first
+        // image overwrites.
+        detail::gemm(false, true, d.kg, d.crs, d.pq, T(1), dyg, d.pq, cols, d.pq,
+                     n == first ? T(0) : T(1), dw_slot + static_cast<int64_t>(gi) * d.kg * d.crs,
+                     d.crs);
       }
-      // dW_g (K/g, C/g*R*S) += dy_g (K/g, P*Q) col^T (P*Q, C/g*R*S)
-      detail::gemm(false, true, d.kg, d.crs, d.pq, T(1), dyg, d.pq, cols, d.pq, beta_n, dwg, d.crs);
     }
+  });
+  scale(dw, wcount, beta);
+  for (int slot = 0; slot < slots; ++slot) {
+    const T* p = partial.data() + slot * wcount;
+    for (int64_t i = 0; i < wcount; ++i) dw[i] += p[i];
   }
 }
 

@@ -1,4 +1,5 @@
-// Fully connected layers as single GEMMs over the whole batch, in nn.Linear's layouts.
+// Fully connected layers as single GEMMs over the whole batch, in nn.Linear's layouts, each
+// split over the cores by output columns (gemm_parallel).
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -23,7 +24,7 @@ template <class T>
 void fc_forward(int n, int in, int out, const T* x, const T* w, const T* b, T* y, T beta) {
   check_dims(n, in, out);
   // y (N, O) = beta * y + x (N, I) w^T (I, O)
-  detail::gemm(false, true, n, out, in, T(1), x, in, w, in, beta, y, out);
+  detail::gemm_parallel(false, true, n, out, in, T(1), x, in, w, in, beta, y, out);
   if (b != nullptr) {
     for (int i = 0; i < n; ++i) {
       T* row = y + static_cast<int64_t>(i) * out;
@@ -36,14 +37,14 @@ template <class T>
 void fc_backward_data(int n, int in, int out, const T* dy, const T* w, T* dx, T beta) {
   check_dims(n, in, out);
   // dx (N, I) = beta * dx + dy (N, O) w (O, I)
-  detail::gemm(false, false, n, in, out, T(1), dy, out, w, in, beta, dx, in);
+  detail::gemm_parallel(false, false, n, in, out, T(1), dy, out, w, in, beta, dx, in);
 }
 
 template <class T>
 void fc_backward_weights(int n, int in, int out, const T* x, const T* dy, T* dw, T* db, T beta) {
   check_dims(n, in, out);
   // dw (O, I) = beta * dw + dy^T (O, N) x (N, I); with N == 0 BLAS still applies beta.
-  detail::gemm(true, false, out, in, n, T(1), dy, out, x, in, beta, dw, in);
+  detail::gemm_parallel(true, false, out, in, n, T(1), dy, out, x, in, beta, dw, in);
   if (db != nullptr) {
     // Double accumulators keep float sums over a large batch as exact as the double path;
     // rows outer so dy is read in order.

@@ -154,6 +154,8 @@ const std::vector<Case>& all_cases() {
     v.push_back({"conv1_like_3to8_11x11_stride4", geom(2, 3, 31, 31, 8, 11, 11, 4, 0, 1)});
     v.push_back({"conv2_like_groups2_5x5_pad2", geom(2, 8, 13, 13, 12, 5, 5, 1, 2, 2)});
     v.push_back({"conv3_like_3x3_pad1_k_lt_c", geom(3, 10, 6, 6, 4, 3, 3, 1, 1, 1)});
+    // More images than the filter gradient's 8 slots, unevenly split among them.
+    v.push_back({"batch19_uneven_slots_groups2", geom(19, 4, 6, 5, 6, 3, 3, 1, 1, 2)});
     return v;
   }();
   return cases;

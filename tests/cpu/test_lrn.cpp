@@ -8,6 +8,7 @@
 
 #include "alexnet/cpu_ops.h"
 #include "alexnet/error.h"
+#include "kernels/lrn.cuh"
 #include "tests/cpu/test_util.h"
 
 namespace alexnet::cpu {
@@ -154,6 +155,46 @@ TEST(Lrn, GradientMatchesFiniteDifferences) {
   p3.beta = 0.5;
   p3.k = 1.0;
   check_gradient(p3, 1, 6, 3, 2);
+}
+
+// The CPU loops (pixel blocks of 256, pixel loop innermost) against the per-element functors
+// that CUDA launches, run here element by element: the same expression, so the same bits. The
+// planes are larger than one block and end in a partial one.
+template <class T>
+void check_cpu_matches_functors(const LrnParams& p) {
+  SCOPED_TRACE(testing::Message() << "beta=" << p.beta << " sizeof(T)=" << sizeof(T));
+  const int n = 2, c = 7, h = 17, w = 19;
+  const size_t count = static_cast<size_t>(n * c * h * w);
+  const auto xd = random_vector<double>(count, 31, -3.0, 3.0);
+  const auto dyd = random_vector<double>(count, 32);
+  const std::vector<T> x(xd.begin(), xd.end()), dy(dyd.begin(), dyd.end());
+  const auto q = kernels::lrn_coeffs<T>(p, c, h, w);
+
+  std::vector<T> y(count), scale(count), dx(count);
+  lrn_forward<T>(p, n, c, h, w, x.data(), y.data(), scale.data());
+  lrn_backward<T>(p, n, c, h, w, x.data(), y.data(), scale.data(), dy.data(), dx.data());
+  std::vector<T> fy(count), fscale(count), fdx(count);
+  const kernels::LrnForward<T> forward{q, x.data(), fy.data(), fscale.data()};
+  for (size_t i = 0; i < count; ++i) forward(static_cast<int64_t>(i));
+  const kernels::LrnBackward<T> backward{q,         x.data(),  fy.data(), fscale.data(),
+                                         dy.data(), fdx.data()};
+  for (size_t i = 0; i < count; ++i) backward(static_cast<int64_t>(i));
+  EXPECT_EQ(y, fy);
+  EXPECT_EQ(scale, fscale);
+  EXPECT_EQ(dx, fdx);
+
+  std::vector<double> ref, ref_scale;
+  naive_lrn(p, n, c, h, w, xd, ref, ref_scale);
+  EXPECT_LT(max_rel_error(std::vector<double>(y.begin(), y.end()), ref, 1e-6), 1e-5);
+}
+
+TEST(Lrn, CpuLoopsMatchTheCudaFunctors) {
+  for (const double beta : {0.75, 0.6}) {
+    LrnParams p = strong(false);
+    p.beta = beta;
+    check_cpu_matches_functors<float>(p);
+    check_cpu_matches_functors<double>(p);
+  }
 }
 
 TEST(Lrn, RejectsEvenSize) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "alexnet/cpu_ops.h"
+#include "kernels/maxpool.cuh"
 #include "tests/cpu/test_util.h"
 
 namespace alexnet::cpu {
@@ -21,7 +22,8 @@ using test::random_vector;
 using test::weighted_sum;
 
 // Forward by window loops, and backward in the scatter form (each window hands its dy to its
-// first maximum): the opposite direction from the gather under test.
+// first maximum), written from the definition. (The CPU backend scatters too, plane by plane;
+// CUDA's gather is checked against it below.)
 void naive_pool(const PoolGeom& g, const std::vector<double>& x, const std::vector<double>& dy,
                 std::vector<double>& y, std::vector<double>& dx) {
   const int ph = (g.h - g.size) / g.stride + 1, pw = (g.w - g.size) / g.stride + 1;
@@ -85,6 +87,35 @@ void check_against_naive(const PoolGeom& g) {
   maxpool_backward(g, argmaxf.data(), dyf.data(), dxf.data());
   EXPECT_EQ(std::vector<double>(yf.begin(), yf.end()), ref_y);
   EXPECT_EQ(std::vector<double>(dxf.begin(), dxf.end()), ref_dx);
+}
+
+// The per-element functors CUDA launches (backward as a gather over the windows), run here
+// element by element, against the CPU's plane loops (backward as a scatter): bit-identical,
+// ties included, as each input sums its windows' gradients in the same order.
+TEST(Maxpool, CpuMatchesTheCudaFunctors) {
+  const PoolGeom g{3, 5, 28, 27, 3, 2};
+  const size_t in = static_cast<size_t>(g.n * g.c * g.h * g.w);
+  const size_t out = static_cast<size_t>(g.n * g.c * g.out_h() * g.out_w());
+  auto x = random_vector<float>(in, 11, -2.0, 2.0);
+  for (auto& e : x) e = std::max(0.0f, std::round(e * 4.0f) / 4.0f);  // ReLU-like: many ties
+  const auto dy = random_vector<float>(out, 12);
+
+  std::vector<float> y(out), dx(in, 7.0f);
+  std::vector<int32_t> argmax(out, -1);
+  maxpool_forward(g, x.data(), y.data(), argmax.data());
+  maxpool_backward(g, argmax.data(), dy.data(), dx.data());
+
+  std::vector<float> fy(out), fdx(in, 7.0f);
+  std::vector<int32_t> fargmax(out, -1);
+  const kernels::MaxpoolForward<float> forward{kernels::pool_dims(g), x.data(), fy.data(),
+                                               fargmax.data()};
+  for (size_t i = 0; i < out; ++i) forward(static_cast<int64_t>(i));
+  const kernels::MaxpoolBackward<float> backward{kernels::pool_dims(g), fargmax.data(), dy.data(),
+                                                 fdx.data()};
+  for (size_t i = 0; i < in; ++i) backward(static_cast<int64_t>(i));
+  EXPECT_EQ(y, fy);
+  EXPECT_EQ(argmax, fargmax);
+  EXPECT_EQ(dx, fdx);
 }
 
 TEST(Maxpool, Conv1Size55To27MatchesNaive) {
