@@ -27,6 +27,10 @@ struct BadImage : Error {
 // grayscale, alpha dropped), recognised by content, not by name: ImageNet has a PNG named .JPEG.
 // Throws BadImage for anything else, including truncated data.
 Image decode_image(const uint8_t* data, size_t size);
+// The same, straight into `rgb` (width x height x 3) for a caller that knows the size (the
+// packed loader): a JPEG is decoded there without an intermediate image or copy. A file of
+// another size is a BadImage too.
+void decode_image_into(const uint8_t* data, size_t size, int width, int height, uint8_t* rgb);
 
 // The paper's preprocessing: scale so the shorter side is `side` (area interpolation when
 // shrinking, bilinear when enlarging), then take the central side x side square.

@@ -40,8 +40,18 @@ struct PackReport {
 PackReport pack_source(const DataSource& source, const PackOptions& options,
                        const std::function<void(int64_t, int64_t)>& progress);
 
+// A packed directory as a data source, which also hands out the stored bytes themselves:
+// alexnet-bench times other decoders on exactly what the loader decodes.
+class PackedDataSource : public DataSource {
+ public:
+  virtual bool raw() const = 0;  // raw (S, S, 3) pixels rather than JPEG files
+  // Sample `index`'s stored bytes, as load() reads them before decoding. Throws BadImage when
+  // they cannot be read.
+  virtual std::vector<uint8_t> stored_bytes(int64_t index) const = 0;
+};
+
 // A packed directory as a data source. `classes` (a checkpoint's) must match the packed set's.
-std::unique_ptr<DataSource> make_packed_source(const std::string& dir,
-                                               const std::vector<std::string>* classes);
+std::unique_ptr<PackedDataSource> make_packed_source(const std::string& dir,
+                                                     const std::vector<std::string>* classes);
 
 }  // namespace alexnet

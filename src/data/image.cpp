@@ -134,7 +134,10 @@ void cmyk_to_rgb(const uint8_t* cmyk, size_t pixels, bool adobe_inverted, uint8_
   }
 }
 
-Image decode_jpeg(const uint8_t* data, size_t size) {
+// Decodes a JPEG to RGB at the address `destination(width, height)` returns once the header is
+// read: a fresh Image's pixels, or a caller's buffer (decode_image_into), saving a copy.
+template <class Destination>
+void decode_jpeg(const uint8_t* data, size_t size, Destination&& destination) {
   HandleLease lease(/*compress=*/false);
   tjhandle tj = lease.get();
   // TurboJPEG's API takes a non-const pointer but only reads the source.
@@ -149,15 +152,12 @@ Image decode_jpeg(const uint8_t* data, size_t size) {
   if (width <= 0 || height <= 0) throw BadImage("truncated JPEG: no frame header");
   check_dimensions("JPEG", width, height);
 
-  Image image;
-  image.width = width;
-  image.height = height;
+  uint8_t* const rgb = destination(width, height);
   const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
-  image.rgb.resize(pixels * 3);
   const bool cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
   std::vector<uint8_t> cmyk_pixels(cmyk ? pixels * 4 : 0);
-  const int decoded = tjDecompress2(tj, src, src_size, cmyk ? cmyk_pixels.data() : image.rgb.data(),
-                                    width, 0, height, cmyk ? TJPF_CMYK : TJPF_RGB, 0);
+  const int decoded = tjDecompress2(tj, src, src_size, cmyk ? cmyk_pixels.data() : rgb, width, 0,
+                                    height, cmyk ? TJPF_CMYK : TJPF_RGB, 0);
   if (decoded != 0) {
     const std::string message = tjGetErrorStr2(tj);
     if (tjGetErrorCode(tj) != TJERR_WARNING) throw BadImage("bad JPEG: " + message);
@@ -169,7 +169,17 @@ Image decode_jpeg(const uint8_t* data, size_t size) {
     if (contains_ci(message, "premature end")) throw BadImage("truncated JPEG: " + message);
   }
   if (rc == 0 && decoded == 0) lease.succeeded();
-  if (cmyk) cmyk_to_rgb(cmyk_pixels.data(), pixels, has_adobe_marker(data, size), image.rgb.data());
+  if (cmyk) cmyk_to_rgb(cmyk_pixels.data(), pixels, has_adobe_marker(data, size), rgb);
+}
+
+Image decode_jpeg(const uint8_t* data, size_t size) {
+  Image image;
+  decode_jpeg(data, size, [&image](int width, int height) {
+    image.width = width;
+    image.height = height;
+    image.rgb.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
+    return image.rgb.data();
+  });
   return image;
 }
 
@@ -215,17 +225,41 @@ std::string hex_prefix(const uint8_t* data, size_t size) {
   return s;
 }
 
+bool is_jpeg(const uint8_t* data, size_t size) {
+  static constexpr uint8_t kJpegMagic[] = {0xFF, 0xD8, 0xFF};
+  return size >= sizeof kJpegMagic && std::memcmp(data, kJpegMagic, sizeof kJpegMagic) == 0;
+}
+
+BadImage wrong_size(int width, int height, int want_width, int want_height) {
+  return BadImage("decodes to " + std::to_string(width) + " x " + std::to_string(height) +
+                  ", not the expected " + std::to_string(want_width) + " x " +
+                  std::to_string(want_height));
+}
+
 }  // namespace
 
 Image decode_image(const uint8_t* data, size_t size) {
-  static constexpr uint8_t kJpegMagic[] = {0xFF, 0xD8, 0xFF};
   static constexpr uint8_t kPngMagic[] = {0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A};
   if (size == 0) throw BadImage("empty file");
-  if (size >= sizeof kJpegMagic && std::memcmp(data, kJpegMagic, sizeof kJpegMagic) == 0)
-    return decode_jpeg(data, size);
+  if (is_jpeg(data, size)) return decode_jpeg(data, size);
   if (size >= sizeof kPngMagic && std::memcmp(data, kPngMagic, sizeof kPngMagic) == 0)
     return decode_png(data, size);
   throw BadImage("not a JPEG or PNG (starts with " + hex_prefix(data, size) + ")");
+}
+
+void decode_image_into(const uint8_t* data, size_t size, int width, int height, uint8_t* rgb) {
+  if (is_jpeg(data, size)) {
+    decode_jpeg(data, size, [&](int w, int h) {
+      if (w != width || h != height) throw wrong_size(w, h, width, height);
+      return rgb;
+    });
+    return;
+  }
+  // Anything else is rare where sizes are known (packed sets hold JPEGs): the general path.
+  const Image image = decode_image(data, size);
+  if (image.width != width || image.height != height)
+    throw wrong_size(image.width, image.height, width, height);
+  std::copy(image.rgb.begin(), image.rgb.end(), rgb);
 }
 
 std::pair<int, int> scaled_size(int width, int height, int side) {

@@ -33,6 +33,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <stdexcept>
 
 #include "alexnet/error.h"
 #include "alexnet/file_io.h"
@@ -485,7 +486,7 @@ class Packer {
 // ---------------------------------------------------------------------------------------------
 // Reader
 
-class PackedSource final : public DataSource {
+class PackedSource final : public PackedDataSource {
  public:
   PackedSource(const std::string& dir, const std::vector<std::string>* expected) : dir_(dir) {
     const std::string path = (fs::path(dir) / kIndexName).string();
@@ -600,30 +601,36 @@ class PackedSource final : public DataSource {
     return shard_file(shard_[static_cast<size_t>(index)]) + "#" + std::to_string(index);
   }
 
+  bool raw() const override { return raw_; }
+
+  std::vector<uint8_t> stored_bytes(int64_t index) const override {
+    if (index < 0 || index >= size()) throw std::out_of_range("packed sample index");
+    std::vector<uint8_t> bytes(static_cast<size_t>(size_bytes_[static_cast<size_t>(index)]));
+    read_stored(index, bytes.data());
+    return bytes;
+  }
+
   int32_t load(int64_t index, uint8_t* image) const override {
     const auto j = static_cast<size_t>(index);
-    const int fd = fds_[static_cast<size_t>(shard_[j])];
-    const auto n = static_cast<size_t>(size_bytes_[j]);
-    auto read_into = [&](uint8_t* p) {
-      if (const int err = pread_all(fd, p, n, offset_[j]))
-        throw BadImage(err < 0 ? "shard file ends early" : "cannot read: " + errno_string(err));
-    };
     if (raw_) {
-      read_into(image);
+      read_stored(index, image);
     } else {
-      std::vector<uint8_t> bytes(n);
-      read_into(bytes.data());
-      const Image decoded = decode_image(bytes.data(), bytes.size());
-      if (decoded.width != size_ || decoded.height != size_)
-        throw BadImage("decodes to " + std::to_string(decoded.width) + " x " +
-                       std::to_string(decoded.height) + ", not the packed size " +
-                       std::to_string(size_) + " x " + std::to_string(size_));
-      std::copy(decoded.rgb.begin(), decoded.rgb.end(), image);
+      // Straight into the loader's batch buffer: no intermediate image, no copy.
+      const std::vector<uint8_t> bytes = stored_bytes(index);
+      decode_image_into(bytes.data(), bytes.size(), size_, size_, image);
     }
     return label_[j];
   }
 
  private:
+  // Reads sample `index`'s size_bytes_[index] stored bytes into p.
+  void read_stored(int64_t index, uint8_t* p) const {
+    const auto j = static_cast<size_t>(index);
+    const int fd = fds_[static_cast<size_t>(shard_[j])];
+    if (const int err = pread_all(fd, p, static_cast<size_t>(size_bytes_[j]), offset_[j]))
+      throw BadImage(err < 0 ? "shard file ends early" : "cannot read: " + errno_string(err));
+  }
+
   Error fail(const std::string& what) const {
     return Error("packed dataset '" + dir_ + "': " + what);
   }
@@ -656,8 +663,8 @@ PackReport pack_source(const DataSource& source, const PackOptions& options,
   return Packer(source, options).run(progress);
 }
 
-std::unique_ptr<DataSource> make_packed_source(const std::string& dir,
-                                               const std::vector<std::string>* classes) {
+std::unique_ptr<PackedDataSource> make_packed_source(const std::string& dir,
+                                                     const std::vector<std::string>* classes) {
   return std::make_unique<PackedSource>(dir, classes);
 }
 

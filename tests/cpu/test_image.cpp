@@ -231,6 +231,38 @@ TEST_F(ImageTest, TruncatedJpegIsBadImage) {
   EXPECT_EQ(bad_image_reason(header_only), "truncated JPEG: no frame header");
 }
 
+// The packed loader's path: the same pixels as decode_image, written into the caller's buffer;
+// another size, or a file decode_image refuses, is a BadImage.
+TEST_F(ImageTest, DecodeIntoMatchesDecodeImage) {
+  const std::vector<std::vector<uint8_t>> files = {
+      test::jpeg_bytes(pattern_, 95), test::jpeg_bytes(pattern_, 80, JpegKind::kProgressive),
+      test::jpeg_bytes(pattern_, 90, JpegKind::kCmyk),
+      test::jpeg_bytes(pattern_, 90, JpegKind::kGrayscale), test::png_bytes(pattern_)};
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& f = files[i];
+    std::vector<uint8_t> into(pattern_.rgb.size(), 0xAB);
+    decode_image_into(f.data(), f.size(), pattern_.width, pattern_.height, into.data());
+    EXPECT_EQ(into, decode(f).rgb) << "file " << i;
+  }
+  std::vector<uint8_t> into(pattern_.rgb.size());
+  for (const auto& f : {files[0], files[4]}) {
+    try {
+      decode_image_into(f.data(), f.size(), pattern_.height, pattern_.width, into.data());
+      ADD_FAILURE() << "a 96 x 64 file decoded as 64 x 96";
+    } catch (const BadImage& e) {
+      EXPECT_EQ(std::string(e.what()), "decodes to 96 x 64, not the expected 64 x 96");
+    }
+  }
+  std::vector<uint8_t> cut = files[0];
+  cut.resize(cut.size() / 2);
+  EXPECT_THROW(decode_image_into(cut.data(), cut.size(), 96, 64, into.data()), BadImage);
+  const std::vector<uint8_t> text = {'h', 'e', 'l', 'l', 'o'};
+  EXPECT_THROW(decode_image_into(text.data(), text.size(), 96, 64, into.data()), BadImage);
+  // The size check retired the thread's TurboJPEG handle cleanly: the next decode works.
+  decode_image_into(files[0].data(), files[0].size(), 96, 64, into.data());
+  EXPECT_EQ(into, decode(files[0]).rgb);
+}
+
 TEST_F(ImageTest, TruncatedPngIsBadImage) {
   std::vector<uint8_t> png = test::png_bytes(pattern_);
   png.resize(png.size() / 2);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <stdexcept>
 
 #include "alexnet/data.h"
 #include "alexnet/error.h"
@@ -159,6 +160,29 @@ TEST(Pack, RawPixelsAreExact) {
   const auto packed = make_packed_source(o.out_dir, nullptr);
   expect_matches(*folder, *packed, 0);
   EXPECT_EQ(read_safetensors(o.out_dir + "/index.safetensors").metadata.at("encoding"), "raw");
+}
+
+// stored_bytes() hands out what load() decodes (alexnet-bench times OpenCV on them).
+TEST(PackedSource, StoredBytesAreWhatLoadDecodes) {
+  const Tree tree("pack-stored");
+  const auto folder = make_folder_source(tree.config(), Split::train, nullptr);
+  PackOptions o = options(tree.root + "/jpeg");
+  pack(*folder, o);
+  const auto jpeg = make_packed_source(o.out_dir, nullptr);
+  EXPECT_FALSE(jpeg->raw());
+  o.raw = true;
+  o.out_dir = tree.root + "/raw";
+  pack(*folder, o);
+  const auto raw = make_packed_source(o.out_dir, nullptr);
+  EXPECT_TRUE(raw->raw());
+  for (int64_t i = 0; i < jpeg->size(); ++i) {
+    int32_t label = -1;
+    const std::vector<uint8_t> bytes = jpeg->stored_bytes(i);
+    EXPECT_EQ(decode_image(bytes.data(), bytes.size()).rgb, load(*jpeg, i, &label).rgb) << i;
+    EXPECT_EQ(raw->stored_bytes(i), load(*raw, i, &label).rgb) << i;
+  }
+  EXPECT_THROW(jpeg->stored_bytes(jpeg->size()), std::out_of_range);
+  EXPECT_THROW(jpeg->stored_bytes(-1), std::out_of_range);
 }
 
 TEST(Pack, BytesDoNotDependOnTheWorkerCount) {
