@@ -287,7 +287,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "batch size for the paper network")->capture_default_str();
   app.add_option("--steps", steps, "timed steps per config")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1'000'000));
   std::string loader_dir;
   int64_t loader_images = 2000;
   auto* loader = app.add_option(

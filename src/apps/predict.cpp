@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--checkpoint", checkpoint, "checkpoint (.safetensors)")->required();
   app.add_option("--topk", topk, "classes to show per image")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
   app.add_option("--crops", crops, "1: centre crop; 10: the paper's ten crops, averaged")
       ->check(CLI::IsMember({1, 10}))

@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   pack->add_flag("--raw", pack_options.raw, "store raw pixels instead of JPEG");
   pack->add_option("--shard-images", pack_options.images_per_shard, "images per shard file")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}))
       ->capture_default_str();
 
   std::string idx_images, idx_labels, idx_out, idx_names;

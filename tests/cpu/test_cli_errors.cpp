@@ -162,6 +162,9 @@ TEST_F(CliErrors, BadDevice) {
 
 TEST_F(CliErrors, BadOption) {
   expect_refused({"alexnet-eval", "--checkpoint", checkpoint(), "--crops", "3"}, {"--crops"});
+  // A count out of range names its range, not 0 to the largest double spelled out.
+  expect_refused({"alexnet-predict", "--checkpoint", checkpoint(), "--topk", "0", "x.JPEG"},
+                 {"--topk", "1 to 1000000"});
 }
 
 }  // namespace
