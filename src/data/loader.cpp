@@ -59,19 +59,27 @@ std::vector<BadSample> BatchLoader::decode(const int64_t* indices, int n, int32_
   std::mutex mutex;
   std::vector<BadSample> bad;
   bool nothing_decodes = false;
+  // known_bad_ is shared by the workers: read and written under the lock, and a file two
+  // workers both found bad (two slots walking onto it) is reported once.
+  auto known_bad = [&](int64_t index) {
+    std::lock_guard lock(mutex);
+    return known_bad_[static_cast<size_t>(index)] != 0;
+  };
   parallel_for(n, config_.data.workers, [&](int64_t i) {
     // Walk forward in dataset order past bad samples: deterministic, whoever runs it.
     int64_t index = indices[i];
     for (int64_t tries = 0; tries < count; ++tries, index = (index + 1) % count) {
-      if (known_bad_[static_cast<size_t>(index)]) continue;
+      if (known_bad(index)) continue;
       try {
         labels[i] = source_.load(index, staged_.data() + static_cast<size_t>(i) * image_bytes);
         staged_index_[static_cast<size_t>(i)] = index;
         return;
       } catch (const BadImage& e) {
         std::lock_guard lock(mutex);
-        known_bad_[static_cast<size_t>(index)] = 1;
-        bad.push_back({index, source_.describe(index), e.what()});
+        if (known_bad_[static_cast<size_t>(index)] == 0) {
+          known_bad_[static_cast<size_t>(index)] = 1;
+          bad.push_back({index, source_.describe(index), e.what()});
+        }
       }
     }
     std::lock_guard lock(mutex);
