@@ -1,0 +1,100 @@
+#include "src/cuda/handles.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "alexnet/cuda_check.h"
+#include "alexnet/error.h"
+
+namespace alexnet::gpu {
+namespace {
+
+std::string mib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+// cudaMalloc, with running out of memory reported as something the user can act on.
+void* device_alloc(size_t bytes, int device, const char* what) {
+  void* p = nullptr;
+  const cudaError_t status = cudaMalloc(&p, bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();  // clear it, or the next checked call would report it again
+    size_t free_bytes = 0, total_bytes = 0;
+    AX_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    throw Error("out of GPU memory on cuda:" + std::to_string(device) + " for the " + what +
+                ": asked for " + mib(bytes) + ", " + mib(free_bytes) + " free of " +
+                mib(total_bytes) +
+                "; lower the convolution workspace limit or the batch size, or free the GPU");
+  }
+  AX_CUDA_CHECK(status);
+  return p;
+}
+
+}  // namespace
+
+Handles::Handles(cudaStream_t s, bool tf32) : stream(s), allow_tf32(tf32) {
+  try {
+    AX_CUDA_CHECK(cudaGetDevice(&device));
+    AX_CUDA_CHECK(cudnnCreate(&cudnn));
+    AX_CUDA_CHECK(cudnnSetStream(cudnn, stream));
+    AX_CUDA_CHECK(cublasCreate(&cublas));
+    AX_CUDA_CHECK(cublasSetStream(cublas, stream));
+    // Default math computes float GEMMs in full fp32 (it may use tensor cores only where
+    // that loses no precision); TF32 has to be asked for.
+    AX_CUDA_CHECK(
+        cublasSetMathMode(cublas, allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+Handles::~Handles() {
+  // Queued work may still read the scratch buffers; a destructor cannot throw, so errors here
+  // (a sticky fault from earlier work, already reported or about to be) are ignored.
+  (void)cudaStreamSynchronize(stream);
+  release();
+}
+
+void Handles::release() noexcept {
+  cudaFree(workspace_);
+  cudaFree(ones_);
+  if (cublas != nullptr) cublasDestroy(cublas);
+  if (cudnn != nullptr) cudnnDestroy(cudnn);
+  workspace_ = nullptr;
+  ones_ = nullptr;
+  cublas = nullptr;
+  cudnn = nullptr;
+}
+
+void* Handles::workspace(size_t bytes) {
+  if (bytes <= workspace_bytes_) return bytes == 0 ? nullptr : workspace_;
+  AX_CUDA_CHECK(cudaStreamSynchronize(stream));
+  AX_CUDA_CHECK(cudaFree(workspace_));
+  workspace_ = nullptr;
+  workspace_bytes_ = 0;
+  workspace_ = device_alloc(bytes, device, "convolution workspace");
+  workspace_bytes_ = bytes;
+  return workspace_;
+}
+
+const float* Handles::ones(int n) {
+  if (n <= ones_count_) return ones_;
+  AX_CUDA_CHECK(cudaStreamSynchronize(stream));
+  AX_CUDA_CHECK(cudaFree(ones_));
+  ones_ = nullptr;
+  ones_count_ = 0;
+  const size_t bytes = static_cast<size_t>(n) * sizeof(float);
+  ones_ = static_cast<float*>(device_alloc(bytes, device, "fully-connected ones vector"));
+  const std::vector<float> host(static_cast<size_t>(n), 1.0f);
+  AX_CUDA_CHECK(cudaMemcpyAsync(ones_, host.data(), bytes, cudaMemcpyHostToDevice, stream));
+  // Growth happens once per larger batch; waiting here keeps `host` alive until the copy is done.
+  AX_CUDA_CHECK(cudaStreamSynchronize(stream));
+  ones_count_ = n;
+  return ones_;
+}
+
+}  // namespace alexnet::gpu
