@@ -5,7 +5,7 @@
 # continues the run in runs/fashion-mnist (or, when it is finished, just evaluates again).
 #
 # Device: --device auto picks a GPU once the CUDA backend exists (a later issue); today it
-# trains on the CPU: about 12 minutes on 2 cores.
+# trains on the CPU: about 13 minutes in all on 2 cores, 90.75% ten-crop accuracy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
