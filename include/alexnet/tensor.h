@@ -1,5 +1,9 @@
 // A dense tensor: element type, device, shape and a shared buffer.
 // Copies are cheap handles onto the same storage (like torch.Tensor); clone() copies data.
+// On `cuda:N` the buffer is device memory of GPU N (cudaMalloc); raw() and data<T>() then return
+// device pointers, which only CUDA code may dereference. Creating one without a usable GPU, or
+// in a build without CUDA, throws alexnet::Error. Work on device tensors (zero, clone, to, the
+// ops) is queued in order on the device's default stream; a copy to the CPU waits for it.
 #pragma once
 
 #include <cstddef>
@@ -31,7 +35,8 @@ struct Device {
 class Tensor {
  public:
   Tensor() = default;
-  Tensor(std::vector<int64_t> shape, DType dtype = DType::f32, Device device = {});  // zeroed
+  // Zeroed. Out of device memory: alexnet::Error with the sizes asked and free.
+  Tensor(std::vector<int64_t> shape, DType dtype = DType::f32, Device device = {});
 
   const std::vector<int64_t>& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_.at(static_cast<size_t>(i)); }
@@ -43,7 +48,7 @@ class Tensor {
   bool defined() const { return buffer_ != nullptr; }
   std::string shape_str() const;  // "[96, 3, 11, 11]"
 
-  void* raw() { return buffer_.get(); }
+  void* raw() { return buffer_.get(); }  // device memory for a CUDA tensor
   const void* raw() const { return buffer_.get(); }
   template <class T>
   T* data();
@@ -51,9 +56,14 @@ class Tensor {
   const T* data() const;
 
   void zero();
-  Tensor clone() const;
+  Tensor clone() const;  // on the same device
+  // The same tensor on `device`: a copy of the data (host<->device, or between devices), or
+  // this very handle when it is already there.
+  Tensor to(Device device) const;
 
  private:
+  Tensor to_copy(Device device) const;
+
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;
   DType dtype_ = DType::f32;

@@ -1,10 +1,15 @@
 #include "alexnet/tensor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
+#include <string>
 #include <type_traits>
 
 #include "alexnet/error.h"
+#ifdef ALEXNET_HAVE_CUDA
+#include "src/cuda/device_memory.h"
+#endif
 
 namespace alexnet {
 
@@ -40,21 +45,59 @@ Device Device::parse(const std::string& s) {
   throw Error("bad device '" + s + "' (expected cpu, cpu:N, cuda or cuda:N)");
 }
 
+// ---------------------------------------------------------------- storage
+// The one place that knows where a tensor's bytes live; everything below goes through these.
+namespace {
+
+std::shared_ptr<std::byte[]> allocate(size_t bytes, Device device, const std::string& what) {
+  if (device.is_cpu()) {
+    // 64-byte alignment so gemm and vector loads never straddle cache lines.
+    auto* p = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
+    std::memset(p, 0, bytes);
+    return {p, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); }};
+  }
+#ifdef ALEXNET_HAVE_CUDA
+  const int index = device.index;
+  auto* p = static_cast<std::byte*>(gpu::device_alloc_zeroed(bytes, index, what));
+  return {p, [index](std::byte* q) { gpu::device_free(q, index); }};
+#else
+  throw Error(what + " on " + device.str() +
+              ": not built with CUDA (configure with -DALEXNET_CUDA=ON), use device cpu");
+#endif
+}
+
+void zero_bytes(void* p, size_t bytes, Device device) {
+  if (device.is_cpu()) {
+    std::memset(p, 0, bytes);
+    return;
+  }
+#ifdef ALEXNET_HAVE_CUDA
+  gpu::device_zero(p, bytes, device.index);
+#endif  // (no CUDA tensor exists without CUDA)
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#ifdef ALEXNET_HAVE_CUDA
+  gpu::copy_bytes(dst, src, bytes, dst_device.is_cpu() ? src_device.index : dst_device.index);
+#endif
+}
+
+}  // namespace
+
 Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)
     : shape_(std::move(shape)), dtype_(dtype), device_(device) {
-  if (!device.is_cpu())
-    throw Error("tensor on " + device.str() + ": this build has no CUDA backend yet");
   numel_ = 1;
   for (int64_t d : shape_) {
     if (d < 0) throw Error("negative tensor dimension in " + shape_str());
     numel_ *= d;
   }
-  // 64-byte alignment so gemm and vector loads never straddle cache lines.
-  const size_t bytes = std::max<size_t>(nbytes(), 1);
-  auto* p = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
-  std::memset(p, 0, bytes);
-  buffer_ = std::shared_ptr<std::byte[]>(
-      p, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
+  // At least one byte, so an empty tensor is still defined() and has a pointer.
+  buffer_ = allocate(std::max<size_t>(nbytes(), 1), device_,
+                     std::string("a tensor ") + shape_str() + " " + dtype_name(dtype_));
 }
 
 std::string Tensor::shape_str() const {
@@ -87,12 +130,21 @@ template int32_t* Tensor::data<int32_t>();
 template const int32_t* Tensor::data<int32_t>() const;
 
 void Tensor::zero() {
-  if (buffer_) std::memset(buffer_.get(), 0, nbytes());
+  if (buffer_) zero_bytes(buffer_.get(), nbytes(), device_);
 }
 
 Tensor Tensor::clone() const {
-  Tensor t(shape_, dtype_, device_);
-  if (buffer_) std::memcpy(t.raw(), raw(), nbytes());
+  return to_copy(device_);
+}
+
+Tensor Tensor::to(Device device) const {
+  if (device == device_ || !buffer_) return *this;
+  return to_copy(device);
+}
+
+Tensor Tensor::to_copy(Device device) const {
+  Tensor t(shape_, dtype_, device);
+  if (buffer_) copy_bytes(t.raw(), device, raw(), device_, nbytes());
   return t;
 }
 

@@ -1,0 +1,89 @@
+#include "src/cuda/device_memory.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <string>
+
+#include "alexnet/cuda_check.h"
+#include "alexnet/error.h"
+
+namespace alexnet::gpu {
+namespace {
+
+std::string mib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+// Without a driver (or with an older one) cudaMalloc fails with a message about driver versions
+// that does not tell a user their machine has no GPU; ask first and say so plainly.
+void require_device(int device, const std::string& what) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw Error(what + " on cuda:" + std::to_string(device) + ": no usable CUDA device (" +
+                cudaGetErrorString(status) + "); run on a machine with a GPU or use device cpu");
+  }
+  if (device < 0 || device >= count)
+    throw Error(what + " on cuda:" + std::to_string(device) + ": no CUDA device with that index (" +
+                std::to_string(count) + " present)");
+}
+
+}  // namespace
+
+CurrentDevice::CurrentDevice(int d) : device(d) {
+  AX_CUDA_CHECK(cudaGetDevice(&previous));
+  if (previous != device) AX_CUDA_CHECK(cudaSetDevice(device));
+}
+
+CurrentDevice::~CurrentDevice() {
+  if (previous != device) (void)cudaSetDevice(previous);
+}
+
+void* device_alloc_zeroed(size_t bytes, int device, const std::string& what) {
+  require_device(device, what);
+  const CurrentDevice current(device);
+  void* p = nullptr;
+  const cudaError_t status = cudaMalloc(&p, bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();  // clear it, or the next checked call would report it again
+    size_t free_bytes = 0, total_bytes = 0;
+    AX_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    throw Error("out of GPU memory on cuda:" + std::to_string(device) + " for " + what +
+                ": asked for " + mib(bytes) + ", " + mib(free_bytes) + " free of " +
+                mib(total_bytes) + "; lower data.batch_size, or free the GPU");
+  }
+  AX_CUDA_CHECK(status);
+  try {
+    AX_CUDA_CHECK(cudaMemset(p, 0, bytes));
+  } catch (...) {
+    cudaFree(p);
+    throw;
+  }
+  return p;
+}
+
+void device_free(void* p, int device) noexcept {
+  int previous = -1;
+  if (cudaGetDevice(&previous) != cudaSuccess) return;
+  (void)cudaSetDevice(device);
+  (void)cudaFree(p);
+  (void)cudaSetDevice(previous);
+}
+
+void device_zero(void* p, size_t bytes, int device) {
+  const CurrentDevice current(device);
+  AX_CUDA_CHECK(cudaMemset(p, 0, bytes));
+}
+
+void copy_bytes(void* dst, const void* src, size_t bytes, int device) {
+  const CurrentDevice current(device);
+  // cudaMemcpyDefault: unified addressing tells host from device pointers (every 64-bit
+  // platform CUDA supports has it), so one call serves every direction.
+  AX_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+}
+
+}  // namespace alexnet::gpu

@@ -1,0 +1,36 @@
+// Device memory for Tensor storage: allocation, zeroing, copies, and which device is current.
+// Plain C++ (no CUDA header), so src/ops can call it; defined only in a CUDA build
+// (ALEXNET_HAVE_CUDA), so callers outside src/cuda guard their calls with that macro.
+// Every call here is ordered on the device's legacy default stream, so it runs after the
+// ops already queued there (the ops use that stream for now).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace alexnet::gpu {
+
+// Makes `device` current for the scope and restores the previous one: the library keeps no
+// device state of its own, so a caller's choice survives our calls.
+struct CurrentDevice {
+  explicit CurrentDevice(int device);
+  ~CurrentDevice();
+  CurrentDevice(const CurrentDevice&) = delete;
+  CurrentDevice& operator=(const CurrentDevice&) = delete;
+  int device = -1;
+  int previous = -1;
+};
+
+// `bytes` of zeroed memory on `device` (bytes > 0). Throws alexnet::Error when there is no
+// usable GPU with that index, and when the device is out of memory (saying how much `what`
+// asked for, how much is free of the total, and what to lower).
+void* device_alloc_zeroed(size_t bytes, int device, const std::string& what);
+// Errors are ignored: this runs in destructors, and a sticky fault from earlier work is
+// reported by the next checked call anyway.
+void device_free(void* p, int device) noexcept;
+void device_zero(void* p, size_t bytes, int device);
+// Any direction (host<->device, device<->device, across devices); `device` is the CUDA side
+// that issues it. Returns when the copy is done (host memory is pageable).
+void copy_bytes(void* dst, const void* src, size_t bytes, int device);
+
+}  // namespace alexnet::gpu
