@@ -58,8 +58,11 @@ struct Profile {
 
 class Net {
  public:
-  // Throws alexnet::Error naming the config key when the shapes cannot work.
-  Net(const Config& config, int batch_capacity, DType dtype = DType::f32);
+  // Every tensor of the net (parameters, gradients, momentum, activations, logits) lives on
+  // `device`, both towers on the one device for now (per-tower placement, model.devices with
+  // two GPUs, is for later). F64 exists on the CPU only. Throws alexnet::Error naming the
+  // config key when the shapes cannot work, and when the device cannot hold the net.
+  Net(const Config& config, int batch_capacity, DType dtype = DType::f32, Device device = {});
   ~Net();
   Net(const Net&) = delete;
   Net& operator=(const Net&) = delete;
@@ -67,9 +70,11 @@ class Net {
   // Paper initialisation (or He's), from the seed alone: the same on any placement.
   void init(uint64_t seed);
 
-  // images (n, 3, S, S) ready for the network (mean subtracted, scaled), n <= capacity.
+  // images (n, 3, S, S) ready for the network (mean subtracted, scaled), n <= capacity, on any
+  // device: a batch elsewhere is copied to the net's device first. labels (n) are host memory.
   // Training applies dropout (keyed by seed and step) and keeps what backward needs,
-  // including a handle to `images`: leave them unchanged until backward().
+  // including a handle to `images` when they are on the net's device: leave them unchanged
+  // until backward().
   ops::XentResult forward(const Tensor& images, const int32_t* labels, int n, bool train,
                           uint64_t seed, uint64_t step);
   // The gradients of the batch-mean loss of the last training forward into every Param::grad.
@@ -80,10 +85,12 @@ class Net {
   // Names and shapes of the whole tensors, in checkpoint order.
   std::vector<std::pair<std::string, std::vector<int64_t>>> whole_tensors() const;
   // Assemble / distribute a whole tensor from / to the towers' slices (f32 or f64 data as
-  // the net's dtype). `momentum` picks Param::momentum instead of Param::value.
+  // the net's dtype) in host memory, copying from / to the net's device.
+  // `momentum` picks Param::momentum instead of Param::value.
   std::vector<std::byte> gather_whole(const std::string& name, bool momentum) const;
   void scatter_whole(const std::string& name, bool momentum, const void* data);
 
+  // On the net's device (copy with .to(Device{}) to read them on the host).
   const Tensor& logits() const { return logits_; }  // (capacity, classes) of the last forward
   const Tensor& probs() const { return probs_; }    // its softmax, after an inference forward
   std::vector<LayerInfo> layer_table() const;
@@ -92,6 +99,7 @@ class Net {
   int num_classes() const { return classes_; }
   int input_size() const { return input_size_; }
   DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
 
   Profile* profile = nullptr;
 
@@ -106,6 +114,7 @@ class Net {
   Config config_;
   int towers_ = 2, capacity_ = 0, classes_ = 0, input_size_ = 0;
   DType dtype_;
+  Device device_;
   ops::Activation activation_ = ops::Activation::relu;
   std::vector<Param> params_;
   std::vector<Tower> tower_;

@@ -36,8 +36,23 @@ struct EvalResult {
 EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
                     const Config& config, int crops);
 
-// "cpu", "cpu:N" or "auto" (which means the CPU until the CUDA backend exists); anything else is
-// refused with a message naming the option.
+// ---------------------------------------------------------------------------- devices
+// Empty when GPU `index` is usable (a CUDA build and cuda:index present), else why not, in a
+// few words: "this build has no CUDA support", "no CUDA-capable device is detected", ...
+std::string cuda_unavailable_reason(int index = 0);
+
+// What a --device or model.devices value means here: "auto" is cuda:0 when the build has CUDA
+// and a GPU is usable, else the CPU; "cpu" and "cpu:N" are the CPU (the index is only a name);
+// "cuda" and "cuda:N" that GPU. A bad spelling, or a GPU that is not usable, is an
+// alexnet::Error of one line naming `option` and the value ("--device = 'cuda': no usable CUDA
+// device: ...").
+Device resolve_device(const std::string& device, const std::string& option);
+
+// The one device the net runs on: --device unless it is "auto", else model.devices (which must
+// name one device for both towers: towers on two GPUs come with the NCCL exchange).
+Device select_device(const std::string& device_option, const Config& config);
+
+// resolve_device, for callers that only check the value.
 void check_device(const std::string& device, const std::string& option);
 
 }  // namespace alexnet

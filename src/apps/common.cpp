@@ -12,7 +12,9 @@ void add_common_options(CLI::App& app, CommonOptions& o, const std::string& out_
   app.add_option("--set", o.sets, "override a config key: --set section.key=value (repeatable)")
       ->take_all()
       ->allow_extra_args(false);
-  app.add_option("--device", o.device, "cpu, cpu:N or auto")->capture_default_str();
+  app.add_option("--device", o.device,
+                 "cpu, cuda, cuda:N, or auto (the first GPU when one is usable, else the CPU)")
+      ->capture_default_str();
   app.add_option("--out", o.out, out_help);
 }
 

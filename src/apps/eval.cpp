@@ -34,10 +34,12 @@ int main(int argc, char** argv) {
     auto ckpt = read_checkpoint(checkpoint, common.sets);
     Config config =
         common.config_path.empty() ? ckpt.config : load_config(common.config_path, common.sets);
-    check_device(common.device, "--device");
+    // --device alone: the checkpoint's model.devices says where it was trained, not where to
+    // evaluate it.
+    const Device device = resolve_device(common.device, "--device");
     const auto data =
         make_source(config, split == "val" ? Split::val : Split::train, &ckpt.classes);
-    Net net(config, batch > 0 ? batch : config.data.batch_size);
+    Net net(config, batch > 0 ? batch : config.data.batch_size, DType::f32, device);
     load_weights(ckpt, net, false);
     const auto r = evaluate(net, *data, ckpt.stats, config, crops);
     for (const auto& bad : r.skipped)

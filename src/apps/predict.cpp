@@ -60,13 +60,14 @@ int main(int argc, char** argv) {
   return run_app(app, argc, argv, [&] {
     const Checkpoint ckpt = read_checkpoint(checkpoint, common.sets);
     const Config& config = ckpt.config;
-    check_device(common.device, "--device");
+    // --device alone: the checkpoint's model.devices says where it was trained.
+    const Device device = resolve_device(common.device, "--device");
     const int S = ckpt.stats.size, B = std::min<int>(32, static_cast<int>(images.size()));
-    Net net(config, B);
+    Net net(config, B, DType::f32, device);
     load_weights(ckpt, net, false);
     const NoFiles source(S, ckpt.classes);
     BatchLoader loader(source, ckpt.stats, config, B);
-    Tensor input({B, 3, net.input_size(), net.input_size()});
+    Tensor input({B, 3, net.input_size(), net.input_size()});      // host; Net::forward uploads it
     const std::vector<int32_t> labels(static_cast<size_t>(B), 0);  // unknown; only for the loss
     const int K = net.num_classes();
     topk = std::min(topk, K);
@@ -94,7 +95,8 @@ int main(int argc, char** argv) {
             n, crops == 1 ? center_crop(S, loader.crop()) : kernels::ten_crop(k, S, loader.crop()),
             input);
         net.forward(input, labels.data(), n, false, 0, 0);
-        const float* p = net.probs().data<float>();
+        const Tensor host_probs = net.probs().to(Device{});
+        const float* p = host_probs.data<float>();
         for (size_t j = 0; j < probs.size(); ++j) probs[j] += double{p[j]} / crops;
       }
       for (int s = 0; s < n; ++s) {

@@ -100,8 +100,11 @@ int64_t product(const std::vector<int64_t>& v) {
 }  // namespace
 
 // ---------------------------------------------------------------------------- construction
-Net::Net(const Config& config, int batch_capacity, DType dtype)
-    : config_(config), capacity_(batch_capacity), dtype_(dtype) {
+Net::Net(const Config& config, int batch_capacity, DType dtype, Device device)
+    : config_(config), capacity_(batch_capacity), dtype_(dtype), device_(device) {
+  if (!device_.is_cpu() && dtype_ != DType::f32)
+    throw Error(std::string("a ") + dtype_name(dtype_) + " network on " + device_.str() +
+                ": the CUDA backend is F32 only (F64 runs on the CPU)");
   build(config);
 }
 
@@ -119,9 +122,9 @@ Param& Net::add_param(const std::string& name, std::vector<int64_t> whole_shape,
   p.row0 = row0;
   p.col0 = col0;
   p.is_bias = is_bias;
-  p.value = Tensor(slice_shape, dtype_);
-  p.grad = Tensor(slice_shape, dtype_);
-  p.momentum = Tensor(slice_shape, dtype_);
+  p.value = Tensor(slice_shape, dtype_, device_);
+  p.grad = Tensor(slice_shape, dtype_, device_);
+  p.momentum = Tensor(slice_shape, dtype_, device_);
   params_.push_back(std::move(p));
   return params_.back();
 }
@@ -171,6 +174,7 @@ void Net::build(const Config& c) {
                 k5 = m.conv5.kernel;
   const int64_t fc6_in = int64_t{f5} * q5 * q5;  // per input tower
   const auto DT = dtype_;
+  const Device D = device_;  // every tensor below lives there
 
   tower_.resize(static_cast<size_t>(T));
   // Parameters in checkpoint order, each whole tensor's slices together.
@@ -224,30 +228,31 @@ void Net::build(const Config& c) {
     tw.fc7_out = u7;
     tw.fc8_out = u8;
 
-    auto act = [&](int ch, int hw) { return Tensor({N, ch, hw, hw}, DT); };
+    auto act = [&](int ch, int hw) { return Tensor({N, ch, hw, hw}, DT, D); };
     tw.r1 = act(f1, h1), tw.n1 = act(f1, h1), tw.s1 = act(f1, h1), tw.q1 = act(f1, q1);
     tw.r2 = act(f2, h2), tw.n2 = act(f2, h2), tw.s2 = act(f2, h2), tw.q2 = act(f2, q2);
     tw.r3 = act(f3, h3), tw.r4 = act(f4, h4), tw.r5 = act(f5, h5), tw.q5 = act(f5, q5);
-    tw.a1 = Tensor({N, f1, q1, q1}, DType::i32), tw.a2 = Tensor({N, f2, q2, q2}, DType::i32);
-    tw.a5 = Tensor({N, f5, q5, q5}, DType::i32);
-    tw.r6 = Tensor({N, u6}, DT), tw.d6 = Tensor({N, u6}, DT);
-    tw.r7 = Tensor({N, u7}, DT), tw.d7 = Tensor({N, u7}, DT);
-    tw.l8 = Tensor({N, u8}, DT);
+    tw.a1 = Tensor({N, f1, q1, q1}, DType::i32, D), tw.a2 = Tensor({N, f2, q2, q2}, DType::i32, D);
+    tw.a5 = Tensor({N, f5, q5, q5}, DType::i32, D);
+    tw.r6 = Tensor({N, u6}, DT, D), tw.d6 = Tensor({N, u6}, DT, D);
+    tw.r7 = Tensor({N, u7}, DT, D), tw.d7 = Tensor({N, u7}, DT, D);
+    tw.l8 = Tensor({N, u8}, DT, D);
 
     tw.g_r1 = act(f1, h1), tw.g_n1 = act(f1, h1), tw.g_q1 = act(f1, q1);
     tw.g_r2 = act(f2, h2), tw.g_n2 = act(f2, h2), tw.g_q2 = act(f2, q2);
     tw.g_r3 = act(f3, h3), tw.g_r4 = act(f4, h4), tw.g_r5 = act(f5, h5), tw.g_q5 = act(f5, q5);
-    tw.g_r6 = Tensor({N, u6}, DT), tw.g_r7 = Tensor({N, u7}, DT), tw.g_l8 = Tensor({N, u8}, DT);
+    tw.g_r6 = Tensor({N, u6}, DT, D), tw.g_r7 = Tensor({N, u7}, DT, D),
+    tw.g_l8 = Tensor({N, u8}, DT, D);
     for (int r = 0; r < T; ++r) {
       tw.part3.push_back(act(f2, q2));
-      tw.part6.push_back(Tensor({N, fc6_in}, DT));
-      tw.part7.push_back(Tensor({N, u6}, DT));
-      tw.part8.push_back(Tensor({N, u7}, DT));
+      tw.part6.push_back(Tensor({N, fc6_in}, DT, D));
+      tw.part7.push_back(Tensor({N, u6}, DT, D));
+      tw.part8.push_back(Tensor({N, u7}, DT, D));
     }
   }
-  logits_ = Tensor({N, U8}, DT);
-  dlogits_ = Tensor({N, U8}, DT);
-  probs_ = Tensor({N, U8}, DT);
+  logits_ = Tensor({N, U8}, DT, D);
+  dlogits_ = Tensor({N, U8}, DT, D);
+  probs_ = Tensor({N, U8}, DT, D);
 }
 
 // ---------------------------------------------------------------------------- initialisation
@@ -305,7 +310,9 @@ std::vector<std::byte> Net::gather_whole(const std::string& name, bool momentum)
     if (p.name != name) continue;
     if (whole.empty()) whole.resize(static_cast<size_t>(product(p.whole_shape)) * es);
     const int64_t whole_cols = product(p.whole_shape) / p.whole_shape[0];
-    const auto* src = static_cast<const std::byte*>((momentum ? p.momentum : p.value).raw());
+    // A host copy of a slice on a GPU (for a CPU net, this very tensor).
+    const Tensor host = (momentum ? p.momentum : p.value).to(Device{});
+    const auto* src = static_cast<const std::byte*>(host.raw());
     for (int64_t i = 0; i < p.rows; ++i)
       std::memcpy(whole.data() + ((p.row0 + i) * whole_cols + p.col0) * es, src + i * p.cols * es,
                   static_cast<size_t>(p.cols) * es);
@@ -320,17 +327,27 @@ void Net::scatter_whole(const std::string& name, bool momentum, const void* data
   for (auto& p : params_) {
     if (p.name != name) continue;
     const int64_t whole_cols = product(p.whole_shape) / p.whole_shape[0];
-    auto* dst = static_cast<std::byte*>((momentum ? p.momentum : p.value).raw());
+    Tensor& target = momentum ? p.momentum : p.value;
+    // On a GPU the slice is assembled in host memory and uploaded as a whole; nothing else
+    // holds a handle to a parameter's tensor, so the new one simply replaces it.
+    Tensor host = device_.is_cpu() ? target : Tensor(target.shape(), dtype_);
+    auto* dst = static_cast<std::byte*>(host.raw());
     for (int64_t i = 0; i < p.rows; ++i)
       std::memcpy(dst + i * p.cols * es, whole + ((p.row0 + i) * whole_cols + p.col0) * es,
                   static_cast<size_t>(p.cols) * es);
+    if (!device_.is_cpu()) target = host.to(device_);
   }
 }
 
 // ---------------------------------------------------------------------------- forward
-ops::XentResult Net::forward(const Tensor& images, const int32_t* labels, int n, bool train,
-                             uint64_t seed, uint64_t step) {
+ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labels, int n,
+                             bool train, uint64_t seed, uint64_t step) {
   if (n < 1 || n > capacity_) throw std::logic_error("batch larger than the net's capacity");
+  // The loader makes the batch on the CPU; on a GPU it is uploaded here, whole and
+  // synchronously (a handle, no copy, when it is already on the net's device).
+  // TODO(cuda): augment on the device (kernels::augment_batch_cuda) from uint8 batches in pinned
+  // memory, double-buffered so the upload overlaps the previous step.
+  const Tensor images = host_or_device_images.to(device_);
   const auto& m = config_.model;
   const ops::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
   const double p_drop = train ? m.dropout : 0.0;

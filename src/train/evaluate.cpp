@@ -11,7 +11,7 @@ namespace {
 
 // Adds the net's softmax for n samples into sum (n, K), in double.
 void accumulate_probs(const Net& net, int n, std::vector<double>& sum) {
-  const Tensor& p = net.probs();
+  const Tensor p = net.probs().to(Device{});  // a host copy when the net is on a GPU
   const int64_t k = p.dim(1);
   for (int64_t i = 0; i < n * k; ++i)
     sum[static_cast<size_t>(i)] +=
@@ -25,7 +25,7 @@ EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
   if (crops != 1 && crops != 10) throw Error("--crops must be 1 or 10");
   const int B = net.batch_capacity(), S = net.input_size(), K = net.num_classes();
   BatchLoader loader(source, stats, config, B);
-  Tensor images({B, 3, S, S}, net.dtype());
+  Tensor images({B, 3, S, S}, net.dtype());  // host memory: Net::forward uploads it
   std::vector<int32_t> labels(static_cast<size_t>(B));
   std::vector<int64_t> indices(static_cast<size_t>(B));
   std::vector<double> probs(static_cast<size_t>(B) * K);
@@ -68,14 +68,6 @@ EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
   r.top1_error = 1.0 - static_cast<double>(top1) / n;
   r.top5_error = 1.0 - static_cast<double>(top5) / n;
   return r;
-}
-
-void check_device(const std::string& device, const std::string& option) {
-  if (device == "auto") return;
-  const Device d = Device::parse(device);
-  if (!d.is_cpu())
-    throw Error(option + " = '" + device +
-                "': the CUDA backend is not part of this build yet; use cpu or auto");
 }
 
 }  // namespace alexnet

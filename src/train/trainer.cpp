@@ -152,8 +152,9 @@ std::string weight_update_table(const Net& net) {
   for (const auto& p : net.params()) {
     if (p.is_bias) continue;
     if (sums.empty() || sums.back().name != p.name) sums.push_back({p.name});
-    const float* w = p.value.data<float>();
-    const float* v = p.momentum.data<float>();
+    const Tensor value = p.value.to(Device{}), momentum = p.momentum.to(Device{});  // host copies
+    const float* w = value.data<float>();
+    const float* v = momentum.data<float>();
     for (int64_t i = 0; i < p.value.numel(); ++i) {
       sums.back().w += double{w[i]} * w[i];
       sums.back().v += double{v[i]} * v[i];
@@ -208,8 +209,9 @@ int run_training(const TrainOptions& opt) {
     ckpt = read_checkpoint(path, opt.sets);
     if (opt.config_path.empty()) config = ckpt.config;
   }
-  check_device(opt.device, "--device");
-  for (const auto& d : config.model.devices) check_device(d, "model.devices");
+  // Both towers on one device (--device, else model.devices); refused here, before the run
+  // directory is touched, when it is not usable.
+  const Device device = select_device(opt.device, config);
 
   if (!resuming && has_checkpoints(dir))
     throw Error("run directory '" + dir.root +
@@ -226,7 +228,7 @@ int run_training(const TrainOptions& opt) {
   if (steps_per_epoch < 1)
     throw Error("the training set has " + std::to_string(train_data->size()) +
                 " images, fewer than data.batch_size = " + std::to_string(B));
-  Net net(config, B);
+  Net net(config, B, DType::f32, device);
   prepare_run_dir(dir);
   TrainState state;
   DataStats stats;
@@ -248,6 +250,7 @@ int run_training(const TrainOptions& opt) {
   report.line(resuming ? format("resuming %s at epoch %d, step %lld", ckpt.path.c_str(),
                                 state.epoch + 1, (long long)state.step)
                        : "training " + config.name + " into " + dir.root);
+  report.line("device: " + device.str());
   report.line(layer_table_text(net));
 
   const int64_t total_steps =
@@ -256,6 +259,8 @@ int run_training(const TrainOptions& opt) {
           : config.train.epochs * steps_per_epoch;
   const auto& classes = train_data->classes();
   const auto& names = train_data->class_names();
+  // The loader augments on the CPU into host memory; Net::forward uploads the batch to the
+  // net's device (a fused GPU augmentation and pinned double buffering come later).
   Tensor images({B, 3, net.input_size(), net.input_size()});
   int64_t last_saved_step = resuming ? state.step : -1;
 
