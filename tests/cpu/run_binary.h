@@ -49,6 +49,18 @@ inline pid_t start(const std::vector<std::string>& args, const std::string& work
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(path.c_str()));
     for (size_t i = 1; i < args.size(); ++i) argv.push_back(const_cast<char*>(args[i].c_str()));
+    // These are the CPU tests: on a machine with a GPU, --device auto would pick it, and what
+    // they assert (bit-identical resume, exact numbers) is the CPU backend's. A test that is
+    // about --device says so itself; tests/gpu covers the GPU.
+    static const std::string device_option = "--device", cpu = "cpu";
+    const bool takes_device = args[0] == "alexnet-train" || args[0] == "alexnet-eval" ||
+                              args[0] == "alexnet-predict" || args[0] == "alexnet-bench";
+    bool has_device = false;
+    for (const auto& a : args) has_device = has_device || a.rfind(device_option, 0) == 0;
+    if (takes_device && !has_device) {
+      argv.push_back(const_cast<char*>(device_option.c_str()));
+      argv.push_back(const_cast<char*>(cpu.c_str()));
+    }
     argv.push_back(nullptr);
     ::execv(path.c_str(), argv.data());
     _exit(127);
