@@ -18,6 +18,12 @@ namespace alexnet::kernels {
 // microseconds).
 constexpr int64_t kMinElementsPerThread = 1 << 15;
 
+// For a loop over items of `elements_per_item` elements each (a plane, an image): the items
+// one thread needs to get kMinElementsPerThread elements, as for_each_index's min_per_thread.
+inline int64_t items_per_thread(int64_t elements_per_item) {
+  return kMinElementsPerThread / std::max<int64_t>(elements_per_item, 1) + 1;
+}
+
 inline int64_t core_count() {
   static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
   return cores;

@@ -152,7 +152,7 @@ void conv_backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw, T* 
           }
           dbias[k] = (beta == T(0) ? T(0) : beta * dbias[k]) + static_cast<T>(sum);
         },
-        kernels::kMinElementsPerThread / std::max<int64_t>(int64_t{g.n} * d.pq, 1) + 1);
+        kernels::items_per_thread(int64_t{g.n} * d.pq));
   }
   const int64_t wcount = static_cast<int64_t>(g.k) * d.crs;
   const int slots = std::min(g.n, kFilterSlots);

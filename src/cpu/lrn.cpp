@@ -25,7 +25,7 @@ void for_each_block(int n, int c, int64_t plane, const F& f) {
         for (int64_t p0 = 0; p0 < plane; p0 += kBlock)
           f(sample, ch, p0, static_cast<int>(std::min(kBlock, plane - p0)));
       },
-      kernels::kMinElementsPerThread / std::max<int64_t>(plane, 1) + 1);
+      kernels::items_per_thread(plane));
 }
 
 // sums[p] = sum_{j in window(ch)} x_j[p]^2 for the block of pixels x points at (channel 0).

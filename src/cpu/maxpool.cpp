@@ -4,17 +4,7 @@
 #include "alexnet/cpu_ops.h"
 #include "kernels/for_each.h"
 
-#include <algorithm>
-
 namespace alexnet::cpu {
-namespace {
-
-// Planes per thread such that each thread still gets kMinElementsPerThread elements.
-int64_t planes_per_thread(int64_t plane) {
-  return kernels::kMinElementsPerThread / std::max<int64_t>(plane, 1) + 1;
-}
-
-}  // namespace
 
 template <class T>
 void maxpool_forward(const PoolGeom& g, const T* x, T* y, int32_t* argmax) {
@@ -26,7 +16,7 @@ void maxpool_forward(const PoolGeom& g, const T* x, T* y, int32_t* argmax) {
         for (int oy = 0; oy < g.out_h(); ++oy)
           for (int ox = 0; ox < g.out_w(); ++ox) f.at(nc, oy, ox);
       },
-      planes_per_thread(static_cast<int64_t>(g.out_h()) * g.out_w()));
+      kernels::items_per_thread(static_cast<int64_t>(g.out_h()) * g.out_w()));
 }
 
 template <class T>
@@ -40,7 +30,7 @@ void maxpool_backward(const PoolGeom& g, const int32_t* argmax, const T* dy, T* 
         kernels::maxpool_backward_plane(d, argmax + nc * out_plane, dy + nc * out_plane,
                                         dx + nc * in_plane);
       },
-      planes_per_thread(in_plane));
+      kernels::items_per_thread(in_plane));
 }
 
 template void maxpool_forward<float>(const PoolGeom&, const float*, float*, int32_t*);

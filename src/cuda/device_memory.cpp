@@ -20,16 +20,9 @@ std::string mib(size_t bytes) {
 // Without a driver (or with an older one) cudaMalloc fails with a message about driver versions
 // that does not tell a user their machine has no GPU; ask first and say so plainly.
 void require_device(int device, const std::string& what) {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess) {
-    (void)cudaGetLastError();
-    throw Error(what + " on cuda:" + std::to_string(device) + ": no usable CUDA device (" +
-                cudaGetErrorString(status) + "); run on a machine with a GPU or use device cpu");
-  }
-  if (device < 0 || device >= count)
-    throw Error(what + " on cuda:" + std::to_string(device) + ": no CUDA device with that index (" +
-                std::to_string(count) + " present)");
+  if (const std::string why = unavailable_reason(device); !why.empty())
+    throw Error(what + " on cuda:" + std::to_string(device) + ": no usable CUDA device (" + why +
+                "); run on a machine with a GPU or use device cpu");
 }
 
 }  // namespace
@@ -43,9 +36,24 @@ CurrentDevice::~CurrentDevice() {
   if (previous != device) (void)cudaSetDevice(previous);
 }
 
-void* device_alloc_zeroed(size_t bytes, int device, const std::string& what) {
-  require_device(device, what);
-  const CurrentDevice current(device);
+std::string unavailable_reason(int device) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();  // not sticky, but leave no error behind for the next check
+    if (status == cudaErrorInsufficientDriver)  // also what a machine without a driver says
+      return std::string("no NVIDIA driver, or one older than this build's CUDA runtime (") +
+             cudaGetErrorString(status) + ")";
+    return cudaGetErrorString(status);
+  }
+  if (count == 0) return "no CUDA device present";
+  if (device < 0 || device >= count)
+    return "this machine has " + std::to_string(count) + " CUDA device" + (count == 1 ? "" : "s") +
+           " (cuda:0" + (count > 1 ? " to cuda:" + std::to_string(count - 1) : std::string()) + ")";
+  return "";
+}
+
+void* device_malloc(size_t bytes, int device, const std::string& what, const std::string& advice) {
   void* p = nullptr;
   const cudaError_t status = cudaMalloc(&p, bytes);
   if (status == cudaErrorMemoryAllocation) {
@@ -54,9 +62,16 @@ void* device_alloc_zeroed(size_t bytes, int device, const std::string& what) {
     AX_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     throw Error("out of GPU memory on cuda:" + std::to_string(device) + " for " + what +
                 ": asked for " + mib(bytes) + ", " + mib(free_bytes) + " free of " +
-                mib(total_bytes) + "; lower data.batch_size, or free the GPU");
+                mib(total_bytes) + "; " + advice);
   }
   AX_CUDA_CHECK(status);
+  return p;
+}
+
+void* device_alloc_zeroed(size_t bytes, int device, const std::string& what) {
+  require_device(device, what);
+  const CurrentDevice current(device);
+  void* p = device_malloc(bytes, device, what, "lower data.batch_size, or free the GPU");
   try {
     AX_CUDA_CHECK(cudaMemset(p, 0, bytes));
   } catch (...) {

@@ -21,6 +21,15 @@ struct CurrentDevice {
   int previous = -1;
 };
 
+// Empty when GPU `device` is usable, else why not, in words for a user (no driver, no device,
+// no such index). The one place that asks the CUDA runtime whether there is a GPU.
+std::string unavailable_reason(int device);
+
+// cudaMalloc of `bytes` on the current device (`device` names it in the message). Running out
+// of memory is an alexnet::Error saying how much `what` asked for, how much is free of the
+// total, and `advice` (what to lower).
+void* device_malloc(size_t bytes, int device, const std::string& what, const std::string& advice);
+
 // `bytes` of zeroed memory on `device` (bytes > 0). Throws alexnet::Error when there is no
 // usable GPU with that index, and when the device is out of memory (saying how much `what`
 // asked for, how much is free of the total, and what to lower).

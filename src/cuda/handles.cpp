@@ -1,39 +1,13 @@
 #include "src/cuda/handles.h"
 
-#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "alexnet/cuda_check.h"
 #include "alexnet/error.h"
+#include "src/cuda/device_memory.h"
 
 namespace alexnet::gpu {
-namespace {
-
-std::string mib(size_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return text;
-}
-
-// cudaMalloc, with running out of memory reported as something the user can act on.
-void* device_alloc(size_t bytes, int device, const char* what) {
-  void* p = nullptr;
-  const cudaError_t status = cudaMalloc(&p, bytes);
-  if (status == cudaErrorMemoryAllocation) {
-    (void)cudaGetLastError();  // clear it, or the next checked call would report it again
-    size_t free_bytes = 0, total_bytes = 0;
-    AX_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    throw Error("out of GPU memory on cuda:" + std::to_string(device) + " for the " + what +
-                ": asked for " + mib(bytes) + ", " + mib(free_bytes) + " free of " +
-                mib(total_bytes) +
-                "; lower the convolution workspace limit or the batch size, or free the GPU");
-  }
-  AX_CUDA_CHECK(status);
-  return p;
-}
-
-}  // namespace
 
 Handles::Handles(cudaStream_t s, bool tf32) : stream(s), allow_tf32(tf32) {
   try {
@@ -76,7 +50,9 @@ void* Handles::workspace(size_t bytes) {
   AX_CUDA_CHECK(cudaFree(workspace_));
   workspace_ = nullptr;
   workspace_bytes_ = 0;
-  workspace_ = device_alloc(bytes, device, "convolution workspace");
+  workspace_ =
+      device_malloc(bytes, device, "the convolution workspace",
+                    "lower the convolution workspace limit or the batch size, or free the GPU");
   workspace_bytes_ = bytes;
   return workspace_;
 }
@@ -88,7 +64,9 @@ const float* Handles::ones(int n) {
   ones_ = nullptr;
   ones_count_ = 0;
   const size_t bytes = static_cast<size_t>(n) * sizeof(float);
-  ones_ = static_cast<float*>(device_alloc(bytes, device, "fully-connected ones vector"));
+  ones_ = static_cast<float*>(
+      device_malloc(bytes, device, "the fully-connected ones vector",
+                    "lower the convolution workspace limit or the batch size, or free the GPU"));
   const std::vector<float> host(static_cast<size_t>(n), 1.0f);
   AX_CUDA_CHECK(cudaMemcpyAsync(ones_, host.data(), bytes, cudaMemcpyHostToDevice, stream));
   // Growth happens once per larger batch; waiting here keeps `host` alive until the copy is done.

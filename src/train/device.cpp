@@ -1,32 +1,19 @@
 // Which device a run uses: --device and model.devices resolved against what this build and
-// this machine have. The one place outside src/cuda that asks the CUDA runtime anything.
+// this machine have (src/cuda/device_memory.h asks the CUDA runtime).
 #include <set>
 #include <string>
 
 #include "alexnet/error.h"
 #include "alexnet/train.h"
 #ifdef ALEXNET_HAVE_CUDA
-#include <cuda_runtime_api.h>
+#include "src/cuda/device_memory.h"
 #endif
 
 namespace alexnet {
 
 std::string cuda_unavailable_reason(int index) {
 #ifdef ALEXNET_HAVE_CUDA
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess) {
-    (void)cudaGetLastError();  // not sticky, but leave no error behind for the next check
-    if (status == cudaErrorInsufficientDriver)  // also what a machine without a driver says
-      return std::string("no NVIDIA driver, or one older than this build's CUDA runtime (") +
-             cudaGetErrorString(status) + ")";
-    return cudaGetErrorString(status);
-  }
-  if (count == 0) return "no CUDA device present";
-  if (index < 0 || index >= count)
-    return "this machine has " + std::to_string(count) + " CUDA device" + (count == 1 ? "" : "s") +
-           " (cuda:0" + (count > 1 ? " to cuda:" + std::to_string(count - 1) : std::string()) + ")";
-  return "";
+  return gpu::unavailable_reason(index);
 #else
   (void)index;
   return "this build has no CUDA support (configure with -DALEXNET_CUDA=ON)";

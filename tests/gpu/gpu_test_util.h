@@ -11,24 +11,15 @@
 #include <vector>
 
 #include "alexnet/cuda_check.h"
+#include "alexnet/train.h"
 
 namespace alexnet::test {
 
-// Empty when a GPU is usable, else why not ("no CUDA device: ...").
-inline std::string gpu_unavailable_reason() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess)
-    return std::string("no usable CUDA device: ") + cudaGetErrorString(status);
-  if (count == 0) return "no CUDA device";
-  return "";
-}
-
 // First line of every GPU test.
-#define AX_REQUIRE_GPU()                                               \
-  do {                                                                 \
-    const std::string why = ::alexnet::test::gpu_unavailable_reason(); \
-    if (!why.empty()) GTEST_SKIP() << "GPU test skipped: " << why;     \
+#define AX_REQUIRE_GPU()                                                                  \
+  do {                                                                                    \
+    const std::string why = ::alexnet::cuda_unavailable_reason(0);                        \
+    if (!why.empty()) GTEST_SKIP() << "GPU test skipped: no usable CUDA device: " << why; \
   } while (0)
 
 // A device buffer of n elements of T, freed on scope exit.
