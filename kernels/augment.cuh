@@ -101,6 +101,17 @@ inline int64_t augment_count(const cpu::AugmentGeom& g) {
   return static_cast<int64_t>(g.n) * 3 * g.crop * g.crop;
 }
 
+// Host-side: refuses a draw whose crop would read outside its image (the functor does not check).
+inline void check_augment_samples(const cpu::AugmentGeom& g, const cpu::AugmentSample* samples) {
+  for (int i = 0; i < g.n; ++i) {
+    const cpu::AugmentSample& s = samples[i];
+    if (s.x0 < 0 || s.y0 < 0 || s.x0 > g.size - g.crop || s.y0 > g.size - g.crop)
+      throw Error("augment: sample " + std::to_string(i) + " crops at (" + std::to_string(s.x0) +
+                  ", " + std::to_string(s.y0) + "), outside the " + std::to_string(g.size) + " x " +
+                  std::to_string(g.size) + " image for a crop of " + std::to_string(g.crop));
+  }
+}
+
 template <class T>
 struct AugmentFunctor {
   int size = 256, crop = 227;

@@ -96,6 +96,13 @@ void sgd_update_cuda(int64_t count, double lr, double momentum, double decay, fl
   launch_elementwise(count, f, stream);
 }
 
+void sgd_update_all_cuda(double lr, double momentum, const SgdSegment<float>* segments, int count,
+                         int64_t total, cudaStream_t stream) {
+  const SgdUpdateAll<float> f{static_cast<float>(lr), static_cast<float>(momentum), segments,
+                              count};
+  launch_elementwise(total, f, stream);
+}
+
 // ---------------------------------------------------------------- augmentation
 void augment_batch_cuda(const cpu::AugmentGeom& g, const uint8_t* images, const float* mean,
                         const cpu::AugmentSample* samples, float* out, cudaStream_t stream) {

@@ -42,6 +42,9 @@ void softmax_xent_cuda(int n, int k, const float* logits, const int32_t* labels,
 
 void sgd_update_cuda(int64_t count, double lr, double momentum, double decay, float* w, float* v,
                      const float* grad, cudaStream_t stream);
+// segments (count) are device memory; `total` elements in all.
+void sgd_update_all_cuda(double lr, double momentum, const SgdSegment<float>* segments, int count,
+                         int64_t total, cudaStream_t stream);
 
 // samples (N) are device memory too (draw them on the host with draw_augment or ten_crop and
 // copy); their offsets are not checked here, so each must lie within [0, size - crop].

@@ -11,6 +11,11 @@
 
 #include <cstdint>
 
+namespace alexnet::kernels {
+template <class T>
+struct SgdSegment;  // kernels/sgd.cuh
+}
+
 namespace alexnet::cpu {
 
 // ---------------------------------------------------------------- convolution (im2col + gemm)
@@ -135,5 +140,10 @@ void augment_batch(const AugmentGeom& g, const uint8_t* images, const float* mea
 // v <- momentum*v - decay*lr*w - lr*grad;  w <- w + v
 template <class T>
 void sgd_update(int64_t count, double lr, double momentum, double decay, T* w, T* v, const T* grad);
+// The same over many tensors in one pass: tensor k is segments[k] (kernels/sgd.cuh), `total`
+// elements in all. Bit-identical to one sgd_update per tensor.
+template <class T>
+void sgd_update_all(double lr, double momentum, const kernels::SgdSegment<T>* segments, int count,
+                    int64_t total);
 
 }  // namespace alexnet::cpu

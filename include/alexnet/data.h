@@ -19,6 +19,10 @@
 
 namespace alexnet {
 
+namespace gpu {
+class InputStage;  // src/cuda/input_stage.h
+}
+
 class DataSource {
  public:
   virtual ~DataSource() = default;
@@ -86,21 +90,35 @@ std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size);
 // its place, so a batch stays full and the result never depends on the thread count. augment()
 // then makes the float input: random crops, flips and PCA lighting for training, drawn from
 // (seed, epoch, sample index), or a fixed crop (centre, or one of the ten) for evaluation.
+//
+// A loader made for a GPU (`device` cuda:N) stages in pinned host memory and augments on that
+// GPU into a tensor there (src/cuda/input_stage.h): upload() starts the copy as soon as a batch
+// is decoded, and augment() queues the fused kernel behind it, so neither waits for the GPU.
+// Its augment() also accepts a host tensor (then it runs on the CPU, as a CPU loader's does).
 class BatchLoader {
  public:
-  BatchLoader(const DataSource& source, const DataStats& stats, const Config& config, int capacity);
+  BatchLoader(const DataSource& source, const DataStats& stats, const Config& config, int capacity,
+              Device device = {});
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
 
   // Stages samples indices[0..n) and fills labels; returns the bad files met (each is also
   // remembered, so that later batches skip it without reading it again).
   std::vector<BadSample> decode(const int64_t* indices, int n, int32_t* labels);
   // Stages an image decoded elsewhere, (S, S, 3), into slot `slot` (alexnet-predict's files).
   void stage(int slot, const uint8_t* image);
-  // The staged batch, augmented for training in `epoch`: out (n, 3, crop, crop).
+  // A GPU loader: starts copying the staged batch to the device (augment() does it otherwise).
+  // Any thread; nothing for a CPU loader.
+  void upload();
+  // The staged batch, augmented for training in `epoch`: out (n, 3, crop, crop), on the CPU or
+  // on the loader's GPU.
   void augment_train(int n, int epoch, Tensor& out) const;
   // The staged batch with the same crop for every sample (cpu::AugmentSample: centre, or
   // kernels::ten_crop(k)), no lighting.
   void augment_fixed(int n, const cpu::AugmentSample& crop, Tensor& out) const;
   int crop() const { return crop_; }
+  Device device() const { return device_; }
 
  private:
   void augment(int n, const cpu::AugmentSample* samples, Tensor& out) const;
@@ -109,9 +127,14 @@ class BatchLoader {
   const DataStats& stats_;
   const Config& config_;
   int capacity_, size_, crop_;
-  std::vector<uint8_t> staged_;        // (capacity, S, S, 3)
-  std::vector<int64_t> staged_index_;  // the sample actually staged in each slot
-  std::vector<char> known_bad_;        // per sample index: skipped before
+  Device device_;
+  std::shared_ptr<gpu::InputStage> stage_;  // a GPU loader's pinned staging and its upload
+  std::vector<uint8_t> host_staged_;        // a CPU loader's staging
+  uint8_t* staged_ = nullptr;               // (capacity, S, S, 3): one of the two above
+  int staged_count_ = 0;                    // slots [0, staged_count_) hold images
+  mutable bool uploaded_ = false;           // the GPU copy is the staged batch
+  std::vector<int64_t> staged_index_;       // the sample actually staged in each slot
+  std::vector<char> known_bad_;             // per sample index: skipped before
 };
 
 // The centre crop of an S x S image.

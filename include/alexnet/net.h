@@ -107,6 +107,7 @@ class Net {
   struct Tower;
   struct Shapes;
   void build(const Config& c);
+  void wait_for_other_towers();
   Param& add_param(const std::string& name, std::vector<int64_t> whole_shape,
                    std::vector<int64_t> slice_shape, int tower, int64_t row0, int64_t col0,
                    bool is_bias);

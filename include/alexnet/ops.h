@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "alexnet/cpu_ops.h"
 #include "alexnet/tensor.h"
@@ -52,6 +53,15 @@ XentResult softmax_xent(int n, const Tensor& logits, const int32_t* labels, Tens
                         Tensor* probs);
 
 void sgd_update(double lr, double momentum, double decay, Tensor& w, Tensor& v, const Tensor& grad);
+// One update of many tensors, all on one device (one kernel launch on a GPU), each with its own
+// weight decay; the same bits as one sgd_update per tensor.
+struct SgdTensor {
+  Tensor* w;
+  Tensor* v;
+  const Tensor* grad;
+  double decay;
+};
+void sgd_update_all(double lr, double momentum, const std::vector<SgdTensor>& tensors);
 
 // Column blocks of row-major matrices: dst[:, col0 : col0+cols] = src (n, cols), and back.
 // The logits of the towers meet here before the softmax.
@@ -60,5 +70,31 @@ void copy_from_columns(int n, const Tensor& src, int64_t col0, Tensor& dst);
 
 // out = sum of the inputs, elementwise over `count` elements, in the order given.
 void sum_into(int64_t count, const Tensor* const* inputs, int num_inputs, Tensor& out);
+
+// ---------------------------------------------------------------- queues
+// On a GPU each tower's work goes to a queue of its own (a CUDA stream), so that the two towers
+// of one GPU run at the same time. Queue 0 is the device's main queue (the legacy default
+// stream, where Tensor copies and the input augmentation also run): an op queued there waits
+// for everything queued before it on every queue of the device, and anything queued after it
+// waits for it. Tower queues (1, 2, ...) do not wait for each other: a tower that reads another
+// tower's output must say so with queue_wait. On the CPU ops run at once, in call order, and
+// these do nothing.
+
+// Until the scope ends, ops from this thread on tensors of `device` go to `queue`.
+class QueueScope {
+ public:
+  QueueScope(Device device, int queue);
+  ~QueueScope();
+  QueueScope(const QueueScope&) = delete;
+  QueueScope& operator=(const QueueScope&) = delete;
+
+ private:
+  Device device_;
+  int previous_ = 0;
+};
+// Work queued on `waiter` from now on waits for all work queued so far on `producer`.
+void queue_wait(Device device, int waiter, int producer);
+// Returns when every op queued on `device` has finished.
+void synchronize(Device device);
 
 }  // namespace alexnet::ops

@@ -66,8 +66,8 @@ int main(int argc, char** argv) {
     Net net(config, B, DType::f32, device);
     load_weights(ckpt, net, false);
     const NoFiles source(S, ckpt.classes);
-    BatchLoader loader(source, ckpt.stats, config, B);
-    Tensor input({B, 3, net.input_size(), net.input_size()});      // host; Net::forward uploads it
+    BatchLoader loader(source, ckpt.stats, config, B, device);
+    Tensor input({B, 3, net.input_size(), net.input_size()}, DType::f32, device);
     const std::vector<int32_t> labels(static_cast<size_t>(B), 0);  // unknown; only for the loss
     const int K = net.num_classes();
     topk = std::min(topk, K);

@@ -1,10 +1,7 @@
 // CPU augmentation: the kernels/augment.cuh functor run over a plain loop.
 #include "kernels/augment.cuh"
 
-#include <string>
-
 #include "alexnet/cpu_ops.h"
-#include "alexnet/error.h"
 #include "kernels/for_each.h"
 
 namespace alexnet::cpu {
@@ -15,13 +12,7 @@ void augment_batch(const AugmentGeom& g, const uint8_t* images, const float* mea
   const int64_t count = kernels::augment_count(g);
   // The samples are host memory here, so a crop that would read outside its image is refused
   // instead of reading out of bounds.
-  for (int i = 0; i < g.n; ++i) {
-    const AugmentSample& s = samples[i];
-    if (s.x0 < 0 || s.y0 < 0 || s.x0 > g.size - g.crop || s.y0 > g.size - g.crop)
-      throw Error("augment: sample " + std::to_string(i) + " crops at (" + std::to_string(s.x0) +
-                  ", " + std::to_string(s.y0) + "), outside the " + std::to_string(g.size) + " x " +
-                  std::to_string(g.size) + " image for a crop of " + std::to_string(g.crop));
-  }
+  kernels::check_augment_samples(g, samples);
   const kernels::AugmentFunctor<T> f{g.size,  g.crop, static_cast<T>(g.scale), images, mean,
                                      samples, out};
   kernels::for_each_index(count, f);

@@ -13,7 +13,19 @@ void sgd_update(int64_t count, double lr, double momentum, double decay, T* w, T
   kernels::for_each_index(count, f);
 }
 
+template <class T>
+void sgd_update_all(double lr, double momentum, const kernels::SgdSegment<T>* segments, int count,
+                    int64_t total) {
+  if (count <= 0) return;
+  const kernels::SgdUpdateAll<T> f{static_cast<T>(lr), static_cast<T>(momentum), segments, count};
+  kernels::for_each_index(total, f);
+}
+
 template void sgd_update<float>(int64_t, double, double, double, float*, float*, const float*);
 template void sgd_update<double>(int64_t, double, double, double, double*, double*, const double*);
+template void sgd_update_all<float>(double, double, const kernels::SgdSegment<float>*, int,
+                                    int64_t);
+template void sgd_update_all<double>(double, double, const kernels::SgdSegment<double>*, int,
+                                     int64_t);
 
 }  // namespace alexnet::cpu

@@ -1,19 +1,22 @@
 // The CUDA side of the Tensor-level ops: one context per device, then one library call or
-// kernel launch per op, all on the device's legacy default stream.
+// kernel launch per op, on the calling thread's current queue of that device.
 #include "src/cuda/ops_cuda.h"
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "alexnet/cuda_check.h"
 #include "alexnet/error.h"
 #include "kernels/kernels.h"
+#include "kernels/sgd.cuh"
 #include "src/cuda/conv_cudnn.h"
 #include "src/cuda/device_memory.h"
 #include "src/cuda/fc_cublas.h"
@@ -22,15 +25,20 @@
 namespace alexnet::gpu_ops {
 namespace {
 
-// What the ops of one device share: the library handles (with their scratch) and the
-// convolution plans, made once per geometry.
+// What the ops of one device share: per queue the library handles (with their scratch) and an
+// event to hand work over to other queues; the convolution plans, made once per geometry.
 struct DeviceContext {
-  gpu::Handles handles;  // default stream, exact fp32
+  std::vector<std::unique_ptr<gpu::Handles>> queues;  // [0]: the legacy default stream
+  std::vector<cudaEvent_t> done;                      // per queue: recorded by queue_wait
   gpu::ConvPlanCache plans;
   // softmax_xent's labels and per-sample results; grows, never shrinks. Safe to reuse because
   // softmax_xent waits for its results before returning.
   void* xent_scratch = nullptr;
   size_t xent_scratch_bytes = 0;
+  // sgd_update_all's segment table: the host copy of what is on the device.
+  std::vector<kernels::SgdSegment<float>> sgd_table;
+  kernels::SgdSegment<float>* sgd_table_device = nullptr;
+  size_t sgd_table_capacity = 0;
 };
 
 // The context of `device`, made on first use with that device current (the caller's guard).
@@ -45,13 +53,40 @@ DeviceContext& context(int device) {
   return *c;
 }
 
-// Every op starts here: makes `device` current for the call and returns its context.
+// This thread's queue per device (few devices: a small array, no allocation).
+constexpr int kMaxDevices = 64;
+thread_local int current_queue[kMaxDevices] = {};
+
+int queue_of(int device) {
+  return device >= 0 && device < kMaxDevices ? current_queue[device] : 0;
+}
+
+// The handles of `queue`, made on first use with the device current. Queue q >= 1 is a blocking
+// stream: it waits for the legacy default stream's earlier work, and that stream's later work
+// waits for it (see alexnet/ops.h).
+gpu::Handles& queue_handles(DeviceContext& c, int queue) {
+  if (queue < 0) throw std::logic_error("negative queue index");
+  const auto q = static_cast<size_t>(queue);
+  while (c.queues.size() <= q) {
+    cudaStream_t stream = nullptr;  // queue 0: the legacy default stream
+    if (!c.queues.empty()) AX_CUDA_CHECK(cudaStreamCreate(&stream));
+    c.queues.push_back(std::make_unique<gpu::Handles>(stream));
+    cudaEvent_t e = nullptr;
+    AX_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    c.done.push_back(e);
+  }
+  return *c.queues[q];
+}
+
+// Every op starts here: makes `device` current for the call and picks the thread's queue.
 struct On {
-  explicit On(int device) : current(device), ctx(context(device)) {}
+  explicit On(int device)
+      : current(device), ctx(context(device)), handles(queue_handles(ctx, queue_of(device))) {}
   gpu::CurrentDevice current;
   DeviceContext& ctx;
-  gpu::Handles& h() { return ctx.handles; }
-  cudaStream_t stream() { return ctx.handles.stream; }
+  gpu::Handles& handles;
+  gpu::Handles& h() { return handles; }
+  cudaStream_t stream() { return handles.stream; }
 };
 
 }  // namespace
@@ -148,6 +183,35 @@ void sgd_update(int device, int64_t count, double lr, double momentum, double de
   kernels::sgd_update_cuda(count, lr, momentum, decay, w, v, grad, on.stream());
 }
 
+void sgd_update_all(int device, double lr, double momentum,
+                    const kernels::SgdSegment<float>* segments, int count, int64_t total) {
+  if (count <= 0) return;
+  On on(device);
+  DeviceContext& c = on.ctx;
+  const auto n = static_cast<size_t>(count);
+  auto same = [](const kernels::SgdSegment<float>& a, const kernels::SgdSegment<float>& b) {
+    return a.w == b.w && a.v == b.v && a.grad == b.grad && a.begin == b.begin && a.decay == b.decay;
+  };
+  if (c.sgd_table.size() != n ||
+      !std::equal(c.sgd_table.begin(), c.sgd_table.end(), segments, same)) {
+    // A new table: only the first step of a net (or a new net) gets here. Waiting for the
+    // device keeps the previous table alive until the updates queued with it are done.
+    AX_CUDA_CHECK(cudaDeviceSynchronize());
+    if (n > c.sgd_table_capacity) {
+      gpu::device_free(c.sgd_table_device, device);
+      c.sgd_table_device = nullptr;
+      c.sgd_table_capacity = 0;
+      c.sgd_table_device = static_cast<kernels::SgdSegment<float>*>(gpu::device_malloc(
+          n * sizeof(kernels::SgdSegment<float>), device, "the SGD segment table", "free the GPU"));
+      c.sgd_table_capacity = n;
+    }
+    AX_CUDA_CHECK(cudaMemcpy(c.sgd_table_device, segments, n * sizeof(kernels::SgdSegment<float>),
+                             cudaMemcpyHostToDevice));
+    c.sgd_table.assign(segments, segments + n);
+  }
+  kernels::sgd_update_all_cuda(lr, momentum, c.sgd_table_device, count, total, on.stream());
+}
+
 // ---------------------------------------------------------------- softmax cross-entropy
 cpu::XentResult softmax_xent(int device, int n, int k, const float* logits, const int32_t* labels,
                              float* dlogits, float* probs) {
@@ -223,6 +287,29 @@ void copy_from_columns(int device, int n, const void* src, int64_t src_cols, int
                         static_cast<const std::byte*>(src) + static_cast<size_t>(col0) * es,
                         static_cast<size_t>(src_cols) * es, static_cast<size_t>(cols) * es,
                         static_cast<size_t>(n), cudaMemcpyDeviceToDevice, on.stream()));
+}
+
+// ---------------------------------------------------------------- queues
+int set_queue(int device, int queue) noexcept {
+  if (device < 0 || device >= kMaxDevices) return 0;
+  const int previous = current_queue[device];
+  current_queue[device] = queue;
+  return previous;
+}
+
+void queue_wait(int device, int waiter, int producer) {
+  On on(device);
+  gpu::Handles& p = queue_handles(on.ctx, producer);
+  gpu::Handles& w = queue_handles(on.ctx, waiter);
+  cudaEvent_t e = on.ctx.done[static_cast<size_t>(producer)];
+  AX_CUDA_CHECK(cudaEventRecord(e, p.stream));
+  // The wait takes the event as recorded now; recording it again later does not move it.
+  AX_CUDA_CHECK(cudaStreamWaitEvent(w.stream, e, 0));
+}
+
+void synchronize(int device) {
+  const gpu::CurrentDevice current(device);
+  AX_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 void sum_into(int device, int64_t count, const float* const* inputs, int num_inputs, float* out) {

@@ -6,7 +6,8 @@
 // Float only; every pointer is device memory except softmax_xent's labels. Asynchronous (queued
 // on the default stream) except softmax_xent, which returns its sums.
 // The context of a device is made on first use and lives for the process; use one device from
-// one host thread at a time (cuDNN and cuBLAS handles are not thread-safe).
+// one host thread at a time (cuDNN and cuBLAS handles are not thread-safe). Each call goes to
+// the calling thread's current queue of the device (set_queue; queue 0 until set).
 #pragma once
 
 #include <cstddef>
@@ -55,6 +56,10 @@ cpu::XentResult softmax_xent(int device, int n, int k, const float* logits, cons
 
 void sgd_update(int device, int64_t count, double lr, double momentum, double decay, float* w,
                 float* v, const float* grad);
+// segments (count) are host memory (a table of device pointers), `total` elements in all. The
+// table is kept on the device and uploaded again only when it changes (a net's never does).
+void sgd_update_all(int device, double lr, double momentum,
+                    const kernels::SgdSegment<float>* segments, int count, int64_t total);
 
 // Byte copies of row blocks (any element type of `elem_size` bytes):
 // dst[i, col0 : col0+cols] = src[i, :] for i < n, rows of dst_cols elements.
@@ -66,5 +71,12 @@ void copy_from_columns(int device, int n, const void* src, int64_t src_cols, int
 
 // out = inputs[0] + inputs[1] + ..., added one input after another (the CPU op's order).
 void sum_into(int device, int64_t count, const float* const* inputs, int num_inputs, float* out);
+
+// Queues (alexnet/ops.h): queue 0 is the legacy default stream, queue q >= 1 a blocking stream
+// of its own with its own cuDNN/cuBLAS handles and scratch, made on first use.
+// Selects this thread's queue for `device`; returns the one selected before. Never throws.
+int set_queue(int device, int queue) noexcept;
+void queue_wait(int device, int waiter, int producer);
+void synchronize(int device);
 
 }  // namespace alexnet::gpu_ops

@@ -8,6 +8,9 @@
 #include "kernels/augment.cuh"
 #include "kernels/philox.cuh"
 #include "src/data/parallel_for.h"
+#ifdef ALEXNET_HAVE_CUDA
+#include "src/cuda/input_stage.h"
+#endif
 
 namespace alexnet {
 
@@ -32,13 +35,14 @@ cpu::AugmentSample center_crop(int size, int crop) {
 }
 
 BatchLoader::BatchLoader(const DataSource& source, const DataStats& stats, const Config& config,
-                         int capacity)
+                         int capacity, Device device)
     : source_(source),
       stats_(stats),
       config_(config),
       capacity_(capacity),
       size_(source.image_size()),
-      crop_(config.crop()) {
+      crop_(config.crop()),
+      device_(device) {
   if (crop_ > size_)
     throw Error("the crop (" + std::to_string(crop_) + ") is larger than the stored images (" +
                 std::to_string(size_) + "x" + std::to_string(size_) +
@@ -47,15 +51,35 @@ BatchLoader::BatchLoader(const DataSource& source, const DataStats& stats, const
     throw Error("input statistics are for " + std::to_string(stats.size) + "x" +
                 std::to_string(stats.size) + " images, the data has " + std::to_string(size_) +
                 "x" + std::to_string(size_));
-  staged_.resize(static_cast<size_t>(capacity) * 3 * size_ * size_);
+  const size_t image_bytes = static_cast<size_t>(3) * size_ * size_;
+  if (device_.is_cpu()) {
+    host_staged_.resize(static_cast<size_t>(capacity) * image_bytes);
+    staged_ = host_staged_.data();
+  } else {
+#ifdef ALEXNET_HAVE_CUDA
+    stage_ = std::make_shared<gpu::InputStage>(device_.index, capacity, image_bytes,
+                                               stats.mean.data(), stats.mean.size());
+    staged_ = stage_->host_images();
+#else
+    throw Error("a batch loader for " + device_.str() +
+                ": not built with CUDA (configure with -DALEXNET_CUDA=ON), use device cpu");
+#endif
+  }
   staged_index_.resize(static_cast<size_t>(capacity));
   known_bad_.assign(static_cast<size_t>(source.size()), 0);
 }
+
+BatchLoader::~BatchLoader() = default;
 
 std::vector<BadSample> BatchLoader::decode(const int64_t* indices, int n, int32_t* labels) {
   if (n > capacity_) throw std::logic_error("batch larger than the loader's capacity");
   const size_t image_bytes = static_cast<size_t>(3) * size_ * size_;
   const int64_t count = source_.size();
+#ifdef ALEXNET_HAVE_CUDA
+  if (stage_) stage_->wait_host_free();  // the last upload may still read the staged images
+#endif
+  uploaded_ = false;
+  staged_count_ = 0;
   std::mutex mutex;
   std::vector<BadSample> bad;
   bool nothing_decodes = false;
@@ -71,7 +95,7 @@ std::vector<BadSample> BatchLoader::decode(const int64_t* indices, int n, int32_
     for (int64_t tries = 0; tries < count; ++tries, index = (index + 1) % count) {
       if (known_bad(index)) continue;
       try {
-        labels[i] = source_.load(index, staged_.data() + static_cast<size_t>(i) * image_bytes);
+        labels[i] = source_.load(index, staged_ + static_cast<size_t>(i) * image_bytes);
         staged_index_[static_cast<size_t>(i)] = index;
         return;
       } catch (const BadImage& e) {
@@ -86,6 +110,7 @@ std::vector<BadSample> BatchLoader::decode(const int64_t* indices, int n, int32_
     nothing_decodes = true;  // thrown below: an exception must not leave a worker thread
   });
   if (nothing_decodes) throw Error("not one image of the dataset could be decoded");
+  staged_count_ = n;
   std::sort(bad.begin(), bad.end(),
             [](const BadSample& a, const BadSample& b) { return a.index < b.index; });
   return bad;
@@ -93,17 +118,44 @@ std::vector<BadSample> BatchLoader::decode(const int64_t* indices, int n, int32_
 
 void BatchLoader::stage(int slot, const uint8_t* image) {
   if (slot < 0 || slot >= capacity_) throw std::logic_error("slot outside the loader's capacity");
+#ifdef ALEXNET_HAVE_CUDA
+  if (stage_ && uploaded_) stage_->wait_host_free();
+#endif
+  uploaded_ = false;
   const size_t bytes = static_cast<size_t>(3) * size_ * size_;
-  std::copy(image, image + bytes, staged_.begin() + static_cast<std::ptrdiff_t>(slot * bytes));
+  std::copy(image, image + bytes, staged_ + static_cast<size_t>(slot) * bytes);
   staged_index_[static_cast<size_t>(slot)] = -1;
+  staged_count_ = std::max(staged_count_, slot + 1);
+}
+
+void BatchLoader::upload() {
+#ifdef ALEXNET_HAVE_CUDA
+  if (!stage_ || uploaded_) return;
+  stage_->upload(staged_count_);
+  uploaded_ = true;
+#endif
 }
 
 void BatchLoader::augment(int n, const cpu::AugmentSample* samples, Tensor& out) const {
   const cpu::AugmentGeom g{n, size_, crop_, config_.data.scale};
-  if (out.dtype() == DType::f64)
-    cpu::augment_batch<double>(g, staged_.data(), stats_.mean.data(), samples, out.data<double>());
-  else
-    cpu::augment_batch<float>(g, staged_.data(), stats_.mean.data(), samples, out.data<float>());
+  if (n > staged_count_) throw std::logic_error("augmenting more images than are staged");
+  if (out.device().is_cpu()) {
+    if (out.dtype() == DType::f64)
+      cpu::augment_batch<double>(g, staged_, stats_.mean.data(), samples, out.data<double>());
+    else
+      cpu::augment_batch<float>(g, staged_, stats_.mean.data(), samples, out.data<float>());
+    return;
+  }
+  if (out.device() != device_ || out.dtype() != DType::f32)
+    throw std::logic_error("a loader for " + device_.str() + " asked to augment into a " +
+                           dtype_name(out.dtype()) + " tensor on " + out.device().str());
+#ifdef ALEXNET_HAVE_CUDA
+  if (!uploaded_) {  // not started early by upload(): the copy goes first in the queue
+    stage_->upload(staged_count_);
+    uploaded_ = true;
+  }
+  stage_->augment(g, samples, out.data<float>());
+#endif
 }
 
 void BatchLoader::augment_train(int n, int epoch, Tensor& out) const {

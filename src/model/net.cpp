@@ -46,13 +46,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Adds the time of one layer's pass to the profile, when profiling.
+// Adds the time of one layer's pass to the profile, when profiling. On a GPU it waits for the
+// device before and after, so the layer's kernels are timed alone (profiling serialises the
+// towers; alexnet-bench times whole steps without it).
 class LayerClock {
  public:
-  LayerClock(Profile* p, const char* layer, bool backward)
-      : profile_(p), layer_(layer), backward_(backward), start_(Clock::now()) {}
+  LayerClock(Profile* p, Device device, const char* layer, bool backward)
+      : profile_(p), device_(device), layer_(layer), backward_(backward) {
+    if (profile_) ops::synchronize(device_);
+    start_ = Clock::now();
+  }
   ~LayerClock() {
     if (!profile_) return;
+    ops::synchronize(device_);
     const double s = std::chrono::duration<double>(Clock::now() - start_).count();
     auto& t = (*profile_)[layer_];
     (backward_ ? t.backward : t.forward) += s;
@@ -62,6 +68,7 @@ class LayerClock {
 
  private:
   Profile* profile_;
+  Device device_;
   const char* layer_;
   bool backward_;
   Clock::time_point start_;
@@ -339,14 +346,19 @@ void Net::scatter_whole(const std::string& name, bool momentum, const void* data
   }
 }
 
+// Before a tower reads the other towers' outputs (an all-gather), its queue waits for theirs.
+// (The reduce-scatters run on queue 0, which waits for every tower by itself.)
+void Net::wait_for_other_towers() {
+  for (int t = 0; t < towers_; ++t)
+    for (int r = 0; r < towers_; ++r) ops::queue_wait(device_, t + 1, r + 1);
+}
+
 // ---------------------------------------------------------------------------- forward
 ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labels, int n,
                              bool train, uint64_t seed, uint64_t step) {
   if (n < 1 || n > capacity_) throw std::logic_error("batch larger than the net's capacity");
-  // The loader makes the batch on the CPU; on a GPU it is uploaded here, whole and
-  // synchronously (a handle, no copy, when it is already on the net's device).
-  // TODO(cuda): augment on the device (kernels::augment_batch_cuda) from uint8 batches in pinned
-  // memory, double-buffered so the upload overlaps the previous step.
+  // The loaders of train, eval and predict augment on the net's device, so this is a handle;
+  // a host batch (tests, tools) is copied here, synchronously.
   const Tensor images = host_or_device_images.to(device_);
   const auto& m = config_.model;
   const ops::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
@@ -359,11 +371,15 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
   };
   auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
   auto timed = [this](const char* layer, bool backward, auto&& body) {
-    LayerClock clock(profile, layer, backward);
+    LayerClock clock(profile, device_, layer, backward);
     body();
   };
 
-  for (auto& tw : tower_) {  // conv1, conv2: each tower on its own
+  // Each tower's layers go to its own queue (on a GPU, a stream: the towers run at once); the
+  // exchanges and the loss go to queue 0, which waits for both.
+  for (int t = 0; t < T; ++t) {  // conv1, conv2: each tower on its own
+    auto& tw = tower_[static_cast<size_t>(t)];
+    const ops::QueueScope queue(device_, t + 1);
     const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
     timed("conv1", false, [&] {
       ops::conv_forward(g1, images, P(tw.w1).value, &P(tw.b1).value, tw.r1, 0.0);
@@ -385,6 +401,7 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
 
   std::vector<Tensor> own(static_cast<size_t>(T));
   auto gather = [&](const char* layer, Tensor Tower::*member) {
+    wait_for_other_towers();
     for (int t = 0; t < T; ++t)
       own[static_cast<size_t>(t)] = tower_[static_cast<size_t>(t)].*member;
     return exchange_->all_gather(layer, own, count(own[0]));
@@ -393,8 +410,9 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
   const auto in3 = gather("conv3", &Tower::q2);
   for (int t = 0; t < T; ++t) {  // conv3 reads both halves; conv4 and conv5 their own
     auto& tw = tower_[static_cast<size_t>(t)];
+    const ops::QueueScope queue(device_, t + 1);
     {
-      LayerClock clock(profile, "conv3", false);
+      LayerClock clock(profile, device_, "conv3", false);
       for (int r = 0; r < T; ++r)
         ops::conv_forward(with_n(tw.c3), in3[static_cast<size_t>(t)][static_cast<size_t>(r)],
                           P(tw.w3[static_cast<size_t>(r)]).value,
@@ -402,12 +420,12 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
       ops::activation_forward(activation_, count(tw.r3), tw.r3);
     }
     {
-      LayerClock clock(profile, "conv4", false);
+      LayerClock clock(profile, device_, "conv4", false);
       ops::conv_forward(with_n(tw.c4), tw.r3, P(tw.w4).value, &P(tw.b4).value, tw.r4, 0.0);
       ops::activation_forward(activation_, count(tw.r4), tw.r4);
     }
     {
-      LayerClock clock(profile, "conv5", false);
+      LayerClock clock(profile, device_, "conv5", false);
       ops::conv_forward(with_n(tw.c5), tw.r4, P(tw.w5).value, &P(tw.b5).value, tw.r5, 0.0);
       ops::activation_forward(activation_, count(tw.r5), tw.r5);
     }
@@ -420,7 +438,8 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
                 size_t Tower::*b, Tensor Tower::*out, Tensor Tower::*dropped) {
     const auto in = gather(layer, input);
     for (int t = 0; t < T; ++t) {
-      LayerClock clock(profile, layer, false);
+      const ops::QueueScope queue(device_, t + 1);
+      LayerClock clock(profile, device_, layer, false);
       auto& tw = tower_[static_cast<size_t>(t)];
       Tensor& y = tw.*out;
       for (int r = 0; r < T; ++r)
@@ -476,7 +495,7 @@ void Net::backward() {
   auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
   auto tower = [&](int t) -> Tower& { return tower_[static_cast<size_t>(t)]; };
   auto timed = [this](const char* layer, bool backward, auto&& body) {
-    LayerClock clock(profile, layer, backward);
+    LayerClock clock(profile, device_, layer, backward);
     body();
   };
   auto at = [](auto& v, int i) -> auto& {
@@ -495,9 +514,11 @@ void Net::backward() {
                      std::vector<Tensor> Tower::*part, Tensor Tower::*dx, Tensor Tower::*dx_act) {
     std::vector<Tensor> own(static_cast<size_t>(T));
     for (int t = 0; t < T; ++t) at(own, t) = tower(t).*input;
+    wait_for_other_towers();
     const auto in = exchange_->all_gather(layer, own, count(at(own, 0)));
     for (int t = 0; t < T; ++t) {
-      LayerClock clock(profile, layer, true);
+      const ops::QueueScope queue(device_, t + 1);
+      LayerClock clock(profile, device_, layer, true);
       auto& tw = tower(t);
       ops::fc_backward_weights(n, at(at(in, t), 0), tw.*dy, P(at(tw.*w, 0)).grad, &P(tw.*b).grad,
                                0.0);
@@ -513,7 +534,8 @@ void Net::backward() {
     if (!dx_act) return;
     // Through the previous layer's dropout and activation (in place on the gradient).
     for (int t = 0; t < T; ++t) {
-      LayerClock clock(profile, layer, true);
+      const ops::QueueScope queue(device_, t + 1);
+      LayerClock clock(profile, device_, layer, true);
       auto& tw = tower(t);
       Tensor& g = tw.*dx;
       if (p_drop > 0) {
@@ -533,15 +555,16 @@ void Net::backward() {
 
   for (int t = 0; t < T; ++t) {  // conv5, conv4 (own), then conv3's weights and shares
     auto& tw = tower(t);
+    const ops::QueueScope queue(device_, t + 1);
     timed("pool5", true, [&] { ops::maxpool_backward(with_n(tw.p5), tw.a5, tw.g_q5, tw.g_r5); });
     {
-      LayerClock clock(profile, "conv5", true);
+      LayerClock clock(profile, device_, "conv5", true);
       ops::activation_backward(activation_, count(tw.r5), tw.r5, tw.g_r5);
       ops::conv_backward_filter(with_n(tw.c5), tw.r4, tw.g_r5, P(tw.w5).grad, &P(tw.b5).grad, 0.0);
       ops::conv_backward_data(with_n(tw.c5), tw.g_r5, P(tw.w5).value, tw.g_r4, 0.0);
     }
     {
-      LayerClock clock(profile, "conv4", true);
+      LayerClock clock(profile, device_, "conv4", true);
       ops::activation_backward(activation_, count(tw.r4), tw.r4, tw.g_r4);
       ops::conv_backward_filter(with_n(tw.c4), tw.r3, tw.g_r4, P(tw.w4).grad, &P(tw.b4).grad, 0.0);
       ops::conv_backward_data(with_n(tw.c4), tw.g_r4, P(tw.w4).value, tw.g_r3, 0.0);
@@ -550,9 +573,11 @@ void Net::backward() {
   {
     std::vector<Tensor> own(static_cast<size_t>(T));
     for (int t = 0; t < T; ++t) at(own, t) = tower(t).q2;
+    wait_for_other_towers();
     const auto in = exchange_->all_gather("conv3", own, count(at(own, 0)));
     for (int t = 0; t < T; ++t) {
-      LayerClock clock(profile, "conv3", true);
+      const ops::QueueScope queue(device_, t + 1);
+      LayerClock clock(profile, device_, "conv3", true);
       auto& tw = tower(t);
       ops::activation_backward(activation_, count(tw.r3), tw.r3, tw.g_r3);
       for (int r = 0; r < T; ++r) {
@@ -569,6 +594,7 @@ void Net::backward() {
 
   for (int t = 0; t < T; ++t) {  // conv2, conv1: own again
     auto& tw = tower(t);
+    const ops::QueueScope queue(device_, t + 1);
     const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
     timed("pool2", true, [&] { ops::maxpool_backward(with_n(tw.p2), tw.a2, tw.g_q2, tw.g_n2); });
     timed("lrn2", true, [&] {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "alexnet/error.h"
+#include "kernels/sgd.cuh"
 #include "src/cuda/ops_cuda.h"  // declarations only; defined in a CUDA build
 
 namespace alexnet::ops {
@@ -311,6 +312,40 @@ void sgd_update(double lr, double momentum, double decay, Tensor& w, Tensor& v,
       });
 }
 
+void sgd_update_all(double lr, double momentum, const std::vector<SgdTensor>& tensors) {
+  const char* op = "sgd_update_all";
+  if (tensors.empty()) return;
+  const Tensor& first = *tensors.front().w;
+  for (const auto& t : tensors) {
+    call_device(op, {&first, t.w, t.v, t.grad});
+    if (t.w->dtype() != first.dtype() || t.v->numel() != t.w->numel() ||
+        t.grad->numel() != t.w->numel())
+      throw std::logic_error("sgd_update_all: tensors of different types or sizes");
+  }
+  // The segment table: where each tensor starts in the concatenation of all of them.
+  auto segments = [&](auto t) {
+    using T = decltype(t);
+    std::vector<kernels::SgdSegment<T>> s;
+    int64_t begin = 0;
+    for (const auto& p : tensors) {
+      s.push_back({p.w->template data<T>(), p.v->template data<T>(), p.grad->template data<T>(),
+                   begin, static_cast<T>(p.decay)});
+      begin += p.w->numel();
+    }
+    return std::pair{s, begin};
+  };
+  dispatch(
+      op, first.device(), first.dtype(),
+      [&](auto t) {
+        const auto [s, total] = segments(t);
+        cpu::sgd_update_all(lr, momentum, s.data(), static_cast<int>(s.size()), total);
+      },
+      [&](auto dev) {
+        const auto [s, total] = segments(float{});
+        gpu_ops::sgd_update_all(dev, lr, momentum, s.data(), static_cast<int>(s.size()), total);
+      });
+}
+
 // ---------------------------------------------------------------- column blocks and sums
 // Byte copies, so any element type; dispatched on F32 only to keep one rule for CUDA tensors.
 void copy_into_columns(int n, const Tensor& src, Tensor& dst, int64_t col0) {
@@ -370,6 +405,27 @@ void sum_into(int64_t count, const Tensor* const* inputs, int num_inputs, Tensor
         for (int k = 0; k < num_inputs; ++k) ptrs[static_cast<size_t>(k)] = f32(*inputs[k]);
         gpu_ops::sum_into(dev, count, ptrs.data(), num_inputs, f32(out));
       });
+}
+
+// ---------------------------------------------------------------- queues
+QueueScope::QueueScope(Device device, int queue) : device_(device) {
+  if (device_.is_cpu()) return;
+  if constexpr (kHaveCuda) previous_ = gpu_ops::set_queue(device_.index, queue);
+}
+
+QueueScope::~QueueScope() {
+  if (device_.is_cpu()) return;
+  if constexpr (kHaveCuda) gpu_ops::set_queue(device_.index, previous_);
+}
+
+void queue_wait(Device device, int waiter, int producer) {
+  if (device.is_cpu() || waiter == producer) return;
+  if constexpr (kHaveCuda) gpu_ops::queue_wait(device.index, waiter, producer);
+}
+
+void synchronize(Device device) {
+  if (device.is_cpu()) return;
+  if constexpr (kHaveCuda) gpu_ops::synchronize(device.index);
 }
 
 }  // namespace alexnet::ops

@@ -24,8 +24,9 @@ EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
                     const Config& config, int crops) {
   if (crops != 1 && crops != 10) throw Error("--crops must be 1 or 10");
   const int B = net.batch_capacity(), S = net.input_size(), K = net.num_classes();
-  BatchLoader loader(source, stats, config, B);
-  Tensor images({B, 3, S, S}, net.dtype());  // host memory: Net::forward uploads it
+  // On a GPU the batch is uploaded once and each crop is cut from it there.
+  BatchLoader loader(source, stats, config, B, net.device());
+  Tensor images({B, 3, S, S}, net.dtype(), net.device());
   std::vector<int32_t> labels(static_cast<size_t>(B));
   std::vector<int64_t> indices(static_cast<size_t>(B));
   std::vector<double> probs(static_cast<size_t>(B) * K);

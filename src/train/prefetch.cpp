@@ -3,10 +3,11 @@
 namespace alexnet {
 
 Prefetcher::Prefetcher(const DataSource& data, const DataStats& stats, const Config& config,
-                       int batch, int64_t batches_per_epoch)
+                       int batch, int64_t batches_per_epoch, Device device)
     : data_(data), config_(config), batch_(batch), batches_per_epoch_(batches_per_epoch) {
   for (int s = 0; s < 2; ++s) {
-    loaders_[static_cast<size_t>(s)] = std::make_unique<BatchLoader>(data, stats, config, batch);
+    loaders_[static_cast<size_t>(s)] =
+        std::make_unique<BatchLoader>(data, stats, config, batch, device);
     labels_[static_cast<size_t>(s)].resize(static_cast<size_t>(batch));
   }
 }
@@ -24,7 +25,9 @@ void Prefetcher::start(int epoch, int64_t batch, int slot) {
   int32_t* labels = labels_[static_cast<size_t>(slot)].data();
   const int n = batch_;
   pending_ = std::async(std::launch::async, [loader, indices, labels, n] {
-    return loader->decode(indices, n, labels);
+    auto bad = loader->decode(indices, n, labels);
+    loader->upload();  // a GPU loader's copy overlaps the step still running
+    return bad;
   });
   pending_epoch_ = epoch;
   pending_batch_ = batch;

@@ -1,5 +1,6 @@
-// Decoding ahead of the model: while one batch trains, the next one decodes on other threads.
-// Two loaders (two staging buffers) take turns. What a batch holds depends only on (seed,
+// Decoding ahead of the model: while one batch trains, the next one decodes on other threads
+// and, for a GPU, is copied to the device as soon as it is decoded. Two loaders (two staging
+// buffers, pinned for a GPU) take turns. What a batch holds depends only on (seed,
 // epoch, position in the epoch), never on the timing, so prefetching changes no result.
 #pragma once
 
@@ -16,8 +17,9 @@ namespace alexnet {
 
 class Prefetcher {
  public:
+  // `device`: where the batches are augmented (the net's device).
   Prefetcher(const DataSource& data, const DataStats& stats, const Config& config, int batch,
-             int64_t batches_per_epoch);
+             int64_t batches_per_epoch, Device device);
 
   struct Batch {
     const BatchLoader& loader;  // holds the decoded batch: call augment_train on it

@@ -5,10 +5,12 @@
 namespace alexnet {
 
 void sgd_step(Net& net, const Config::Optim& optim, double lr) {
+  std::vector<ops::SgdTensor> tensors;
   for (auto& p : net.params()) {
     const double decay = (p.is_bias && !optim.decay_biases) ? 0.0 : optim.weight_decay;
-    ops::sgd_update(lr, optim.momentum, decay, p.value, p.momentum, p.grad);
+    tensors.push_back({&p.value, &p.momentum, &p.grad, decay});
   }
+  ops::sgd_update_all(lr, optim.momentum, tensors);
 }
 
 LrState initial_lr_state(const Config::Optim& optim) {

@@ -242,7 +242,8 @@ int run_training(const TrainOptions& opt) {
     stats = config.data.stats.empty() ? compute_stats(*train_data, 1024, workers)
                                       : load_stats(config.data.stats);
   }
-  Prefetcher batches(*train_data, stats, config, B, steps_per_epoch);  // checks stats fit data
+  // Checks that the stats fit the data.
+  Prefetcher batches(*train_data, stats, config, B, steps_per_epoch, device);
 
   Reporter report(dir);
   write_text_atomic(dir.config(), config_to_yaml(config));
@@ -259,9 +260,9 @@ int run_training(const TrainOptions& opt) {
           : config.train.epochs * steps_per_epoch;
   const auto& classes = train_data->classes();
   const auto& names = train_data->class_names();
-  // The loader augments on the CPU into host memory; Net::forward uploads the batch to the
-  // net's device (a fused GPU augmentation and pinned double buffering come later).
-  Tensor images({B, 3, net.input_size(), net.input_size()});
+  // The loader augments on the net's device (on a GPU: the fused kernel, from the uint8 batch
+  // its prefetch thread already uploaded).
+  Tensor images({B, 3, net.input_size(), net.input_size()}, DType::f32, device);
   int64_t last_saved_step = resuming ? state.step : -1;
 
   g_stop_signal = 0;

@@ -337,6 +337,66 @@ TEST(OpsCuda, SgdUpdate) {
   expect_close("sgd v", v);
 }
 
+// Three tensors of odd sizes, one without decay, in one launch; then again with the table the
+// device already holds, then with a table that differs (so it is uploaded anew).
+TEST(OpsCuda, SgdUpdateAllOfSeveralTensors) {
+  AX_REQUIRE_GPU();
+  std::vector<Both> w, v;
+  const std::vector<std::vector<int64_t>> shapes = {{33, 7}, {5}, {1000, 3}};
+  for (uint32_t k = 0; k < shapes.size(); ++k) {
+    w.push_back(random_both(shapes[k], 110 + k));
+    v.push_back(random_both(shapes[k], 120 + k, 0.1));
+  }
+  auto step = [&](uint32_t seed, const std::vector<double>& decays, size_t count) {
+    std::vector<Both> grads;
+    for (size_t k = 0; k < count; ++k)
+      grads.push_back(random_both(shapes[k], seed + static_cast<uint32_t>(k)));
+    std::vector<ops::SgdTensor> on_cpu, on_gpu;
+    for (size_t k = 0; k < count; ++k) {
+      on_cpu.push_back({&w[k].cpu, &v[k].cpu, &grads[k].cpu, decays[k]});
+      on_gpu.push_back({&w[k].gpu, &v[k].gpu, &grads[k].gpu, decays[k]});
+    }
+    ops::sgd_update_all(0.01, 0.9, on_cpu);
+    ops::sgd_update_all(0.01, 0.9, on_gpu);
+  };
+  step(130, {0.0005, 0.0, 0.0005}, 3);
+  step(140, {0.0005, 0.0, 0.0005}, 3);
+  step(150, {0.001, 0.001, 0.0}, 2);  // a new table: two tensors, other decays
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    expect_close("sgd_update_all w", w[k]);
+    expect_close("sgd_update_all v", v[k]);
+  }
+}
+
+// ---------------------------------------------------------------- queues
+// Queue 1 updates x in many launches; queue 2 then sums it into y after queue_wait. Without the
+// wait, queue 2 would read x while queue 1 still writes it; with it, y is exactly the CPU's.
+TEST(OpsCuda, QueueWaitOrdersOneQueueAfterAnother) {
+  AX_REQUIRE_GPU();
+  const int64_t n = int64_t{1} << 22;
+  Both x = random_both({n}, 160), v = random_both({n}, 161, 0.1), y = random_both({n}, 162);
+  const Both grad = random_both({n}, 163);
+  const Device gpu = kCuda0;
+  for (int pass = 0; pass < 2; ++pass) {
+    {
+      const ops::QueueScope queue(gpu, 1);
+      for (int i = 0; i < 30; ++i) ops::sgd_update(0.01, 0.9, 0.0005, x.gpu, v.gpu, grad.gpu);
+    }
+    ops::queue_wait(gpu, 2, 1);
+    {
+      const ops::QueueScope queue(gpu, 2);
+      const Tensor* in[] = {&x.gpu, &grad.gpu};
+      ops::sum_into(n, in, 2, y.gpu);
+    }
+    for (int i = 0; i < 30; ++i) ops::sgd_update(0.01, 0.9, 0.0005, x.cpu, v.cpu, grad.cpu);
+    const Tensor* in[] = {&x.cpu, &grad.cpu};
+    ops::sum_into(n, in, 2, y.cpu);
+  }
+  ops::synchronize(gpu);
+  expect_close("x", x);
+  expect_close("y, read after the wait", y);
+}
+
 // ---------------------------------------------------------------- column blocks and sums
 TEST(OpsCuda, ColumnBlocksAndSums) {
   AX_REQUIRE_GPU();
