@@ -118,6 +118,15 @@ struct Config {
     bool operator==(const Checkpoint&) const = default;
   } checkpoint;
 
+  // How the CUDA backend runs (nothing here changes the math beyond rounding; tf32 does that).
+  struct Cuda {
+    int workspace_mb = 256;     // most device scratch one convolution may use
+    bool benchmark = false;     // time every cuDNN algorithm once per shape instead of heuristics
+    bool deterministic = true;  // bit-reproducible algorithms only, so a resumed run is exact
+    bool tf32 = false;          // TF32 tensor cores in conv and fc (~1e-3 relative error)
+    bool operator==(const Cuda&) const = default;
+  } cuda;
+
   int crop() const { return data.crop > 0 ? data.crop : model.input_size; }
   int fc8() const { return model.fc8_units > 0 ? model.fc8_units : model.num_classes; }
 

@@ -71,6 +71,19 @@ void copy_from_columns(int n, const Tensor& src, int64_t col0, Tensor& dst);
 // out = sum of the inputs, elementwise over `count` elements, in the order given.
 void sum_into(int64_t count, const Tensor* const* inputs, int num_inputs, Tensor& out);
 
+// ---------------------------------------------------------------- GPU settings
+// How the CUDA backend picks convolution algorithms and its math (the config's cuda section).
+// Applies to the ops on `device` from the next call on; the algorithms chosen so far are
+// dropped when anything changes. Does nothing for the CPU.
+struct GpuOptions {
+  size_t workspace_limit = size_t{256} << 20;  // bytes one convolution may use as scratch
+  bool benchmark = false;                      // time the algorithms (cudnnFind) instead of ranking
+  bool deterministic = true;                   // bit-reproducible algorithms only
+  bool tf32 = false;                           // TF32 tensor cores for conv and fc
+  bool operator==(const GpuOptions&) const = default;
+};
+void set_gpu_options(Device device, const GpuOptions& options);
+
 // ---------------------------------------------------------------- queues
 // On a GPU each tower's work goes to a queue of its own (a CUDA stream), so that the two towers
 // of one GPU run at the same time. Queue 0 is the device's main queue (the legacy default

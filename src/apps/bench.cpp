@@ -1,6 +1,7 @@
 // alexnet-bench: throughput of the full training step (forward, backward, SGD update) with
-// per-layer time and the GFLOP/s each layer reaches, beside the machine's sgemm GFLOP/s; and
-// (--loader) the input pipeline's JPEG decoding beside a plain OpenCV imdecode loop.
+// per-layer time and the FLOP rate each layer reaches, beside the CPU's sgemm or the GPU's fp32
+// peak; and (--loader) the input pipeline's JPEG decoding beside a plain OpenCV imdecode loop,
+// and on a GPU the end-to-end training rate on those JPEGs.
 #include <cblas.h>
 
 #include <algorithm>
@@ -22,6 +23,11 @@
 #include "alexnet/train.h"
 #include "src/apps/common.h"
 #include "src/apps/opencv_imdecode.h"
+#include "src/train/prefetch.h"
+#ifdef ALEXNET_HAVE_CUDA
+#include "src/cuda/device_info.h"
+#include "src/cuda/device_memory.h"
+#endif
 
 namespace {
 
@@ -44,43 +50,48 @@ double sgemm_gflops() {
   return best;
 }
 
-void bench_config(const std::string& label, const alexnet::Config& config, int steps,
-                  double sgemm) {
-  using namespace alexnet;
-  const int B = config.data.batch_size;
-  Net net(config, B);
-  net.init(config.seed);
-  const auto data = make_source(config, Split::train);
-  const auto stats = compute_stats(*data, std::min<int64_t>(64, data->size()), 2);
-  Tensor images({B, 3, net.input_size(), net.input_size()});
-  std::vector<int32_t> labels(static_cast<size_t>(B));
-  std::vector<int64_t> idx(static_cast<size_t>(B));
-  std::iota(idx.begin(), idx.end(), 0);
-  BatchLoader loader(*data, stats, config, B);
-  loader.decode(idx.data(), B, labels.data());
-  loader.augment_train(B, 0, images);
+// The net, one batch of synthetic images augmented once on the net's device (so the step
+// measures the network alone), and the training step: forward, backward, SGD update.
+struct Workload {
+  const alexnet::Config& config;
+  int B;
+  alexnet::Net net;
+  std::unique_ptr<alexnet::DataSource> data;
+  alexnet::DataStats stats;
+  alexnet::Tensor images;
+  std::vector<int32_t> labels;
 
-  auto step = [&](uint64_t s) {
+  Workload(const alexnet::Config& c, alexnet::Device device)
+      : config(c),
+        B(c.data.batch_size),
+        net(c, B, alexnet::DType::f32, device),
+        data(alexnet::make_source(c, alexnet::Split::train)),
+        stats(alexnet::compute_stats(*data, std::min<int64_t>(64, data->size()), 2)),
+        images({B, 3, net.input_size(), net.input_size()}, alexnet::DType::f32, device),
+        labels(static_cast<size_t>(B)) {
+    using namespace alexnet;
+    net.init(c.seed);
+    std::vector<int64_t> idx(static_cast<size_t>(B));
+    std::iota(idx.begin(), idx.end(), 0);
+    BatchLoader loader(*data, stats, c, B, device);
+    loader.decode(idx.data(), B, labels.data());
+    loader.augment_train(B, 0, images);
+  }
+  void step(uint64_t s) {
     net.forward(images, labels.data(), B, true, config.seed, s);
     net.backward();
-    sgd_step(net, config.optim, config.optim.lr);
-  };
-  step(0);  // warm-up: first-touch of every buffer
-  Profile profile;
-  net.profile = &profile;
-  std::vector<double> times;
-  for (int s = 1; s <= steps; ++s) {
-    const auto t = Clock::now();
-    step(static_cast<uint64_t>(s));
-    times.push_back(seconds_since(t));
+    alexnet::sgd_step(net, config.optim, config.optim.lr);
   }
-  net.profile = nullptr;
-  std::sort(times.begin(), times.end());
-  const double median = times[times.size() / 2];
+};
 
-  std::printf("\n### %s: batch %d, input %dx%d, %d towers, %d timed steps\n\n", label.c_str(), B,
-              net.input_size(), net.input_size(), net.towers(), steps);
-  std::printf("| layer | fwd ms | bwd ms | fwd GFLOP/s | bwd GFLOP/s | %% of sgemm |\n");
+// Per layer: time per step and the FLOP rate against a reference (the CPU's sgemm, or the GPU's
+// fp32 peak). Returns the summed layer time per step, in seconds.
+double print_layer_table(const alexnet::Profile& profile, const alexnet::Net& net, int steps, int B,
+                         double reference_flops, const char* reference, bool tera) {
+  using alexnet::LayerInfo;
+  const double unit = tera ? 1e12 : 1e9;
+  const char* rate = tera ? "TFLOP/s" : "GFLOP/s";
+  std::printf("| layer | fwd ms | bwd ms | fwd %s | bwd %s | %% of %s |\n", rate, rate, reference);
   std::printf("|---|---:|---:|---:|---:|---:|\n");
   double layer_total = 0;
   const auto table = net.layer_table();
@@ -90,21 +101,162 @@ void bench_config(const std::string& label, const alexnet::Config& config, int s
     const auto l = std::find_if(table.begin(), table.end(),
                                 [&](const LayerInfo& i) { return i.name == t.layer; });
     if (l == table.end()) {  // LRN, pooling, loss: memory-bound, no GEMM to compare with
-      std::printf("| %s | %.1f | %.1f | | | |\n", t.layer.c_str(), fwd * 1e3, bwd * 1e3);
+      std::printf("| %s | %.2f | %.2f | | | |\n", t.layer.c_str(), fwd * 1e3, bwd * 1e3);
       continue;
     }
-    // Backward computes the weight gradient and the input gradient (conv1: no input gradient).
     const double fwd_flops = l->forward_flops * B;
     const double bwd_flops = fwd_flops * (l->name == "conv1" ? 1 : 2);
-    std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.0f%% |\n", t.layer.c_str(), fwd * 1e3,
-                bwd * 1e3, fwd_flops / fwd / 1e9, bwd_flops / bwd / 1e9,
-                100.0 * (fwd_flops + bwd_flops) / (fwd + bwd) / 1e9 / sgemm);
+    std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.0f%% |\n", t.layer.c_str(), fwd * 1e3,
+                bwd * 1e3, fwd_flops / fwd / unit, bwd_flops / bwd / unit,
+                100.0 * (fwd_flops + bwd_flops) / (fwd + bwd) / reference_flops);
   }
+  return layer_total;
+}
+
+// Multiply-adds of one training step per image: forward, and backward's weight and input
+// gradients (conv1 has no input gradient).
+double step_flops_per_image(const alexnet::Net& net) {
+  double flops = 0;
+  for (const auto& l : net.layer_table()) flops += l.forward_flops * (l.name == "conv1" ? 2 : 3);
+  return flops;
+}
+
+void bench_config_cpu(const std::string& label, const alexnet::Config& config, int steps,
+                      double sgemm) {
+  using namespace alexnet;
+  Workload w(config, Device{});
+  const int B = w.B;
+  w.step(0);  // warm-up: first-touch of every buffer
+  Profile profile;
+  w.net.profile = &profile;
+  std::vector<double> times;
+  for (int s = 1; s <= steps; ++s) {
+    const auto t = Clock::now();
+    w.step(static_cast<uint64_t>(s));
+    times.push_back(seconds_since(t));
+  }
+  w.net.profile = nullptr;
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+
+  std::printf("\n### %s: batch %d, input %dx%d, %d towers, %d timed steps\n\n", label.c_str(), B,
+              w.net.input_size(), w.net.input_size(), w.net.towers(), steps);
+  const double layer_total =
+      print_layer_table(profile, w.net, steps, B, sgemm * 1e9, "sgemm", false);
   std::printf(
       "\nstep (median): %.1f ms = %.1f images/s; layers %.1f ms, the rest (exchange, SGD "
       "update) %.1f ms\n",
       median * 1e3, B / median, layer_total * 1e3, (median - layer_total) * 1e3);
 }
+
+#ifdef ALEXNET_HAVE_CUDA
+constexpr int kGpuWarmupSteps = 5;    // cuDNN plans, cuBLAS heuristics, first touch
+constexpr int kGpuProfileSteps = 10;  // the per-layer pass (serialised by its synchronisation)
+
+std::string mib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.0f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+void bench_config_cuda(const std::string& label, const alexnet::Config& config, int steps,
+                       alexnet::Device device, const alexnet::gpu::DeviceInfo& info) {
+  using namespace alexnet;
+  const size_t in_use_before = gpu::memory_in_use(device.index);
+  const size_t ours_before = gpu::memory_use(device.index).current;
+  Workload w(config, device);
+  const int B = w.B;
+  for (int s = 0; s < kGpuWarmupSteps; ++s) w.step(static_cast<uint64_t>(s));
+
+  // Whole steps, as training runs them: events between steps, no synchronisation added.
+  gpu::StepTimer timer(device.index);
+  timer.mark();
+  for (int s = 1; s <= steps; ++s) {
+    w.step(static_cast<uint64_t>(kGpuWarmupSteps + s));
+    timer.mark();
+  }
+  std::vector<double> ms = timer.intervals_ms();
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2] / 1e3;
+  const size_t in_use_after = gpu::memory_in_use(device.index);
+  const gpu::MemoryUse ours = gpu::memory_use(device.index);
+
+  // Per layer: a separate pass, each layer between two device synchronisations.
+  Profile profile;
+  w.net.profile = &profile;
+  for (int s = 0; s < kGpuProfileSteps; ++s) w.step(static_cast<uint64_t>(s));
+  w.net.profile = nullptr;
+
+  std::printf(
+      "\n### %s: batch %d, input %dx%d, %d towers (one queue each), fp32 (TF32 off), "
+      "%d timed steps\n\n",
+      label.c_str(), B, w.net.input_size(), w.net.input_size(), w.net.towers(), steps);
+  const double layer_total = print_layer_table(profile, w.net, kGpuProfileSteps, B,
+                                               info.fp32_peak_tflops * 1e12, "fp32 peak", true);
+  const double tflops = step_flops_per_image(w.net) * B / median / 1e12;
+  std::printf(
+      "\nper-layer times: %d steps with the device synchronised around every layer (towers one "
+      "after the other), %.2f ms per step in all\n",
+      kGpuProfileSteps, layer_total * 1e3);
+  std::printf(
+      "step (median): %.2f ms = %.1f images/s (CUDA events between steps; fastest %.2f ms, "
+      "slowest %.2f ms)\n",
+      median * 1e3, B / median, ms.front(), ms.back());
+  std::printf("achieved: %.2f TFLOP/s = %.0f%% of the fp32 peak (%.1f TFLOP/s)\n", tflops,
+              info.fp32_peak_tflops > 0 ? 100.0 * tflops / info.fp32_peak_tflops : 0.0,
+              info.fp32_peak_tflops);
+  std::printf(
+      "device memory: peak %s in our allocations (tensors, scratch, staging); %s more in use "
+      "on the device than before the net (cudaMemGetInfo, with cuDNN's and cuBLAS's own)\n",
+      mib(ours.peak - ours_before).c_str(), mib(in_use_after - in_use_before).c_str());
+}
+
+// The real input pipeline: packed JPEGs decoded on data.workers threads, each batch uploaded
+// while the previous step runs and augmented on the GPU, then the training step; wall clock.
+void bench_end_to_end(const std::string& dir, const alexnet::Config& base, int steps,
+                      alexnet::Device device) {
+  using namespace alexnet;
+  Config config = base;
+  config.data.source = "packed";
+  config.data.train = dir;
+  const auto source = make_source(config, Split::train);
+  const int B = config.data.batch_size;
+  if (source->size() < B)
+    throw Error("packed dataset '" + dir + "' has " + std::to_string(source->size()) +
+                " images, fewer than one batch of " + std::to_string(B));
+  if (static_cast<int>(source->classes().size()) > config.fc8())
+    throw Error("packed dataset '" + dir + "' has more classes than the network's " +
+                std::to_string(config.fc8()));
+  const DataStats stats =
+      compute_stats(*source, std::min<int64_t>(256, source->size()), config.data.workers);
+  Net net(config, B, DType::f32, device);
+  net.init(config.seed);
+  const int64_t per_epoch = source->size() / B;
+  Prefetcher batches(*source, stats, config, B, per_epoch, device);
+  Tensor images({B, 3, net.input_size(), net.input_size()}, DType::f32, device);
+  int epoch = 0;
+  int64_t in_epoch = 0;
+  auto step = [&](uint64_t s) {
+    const auto batch = batches.get(epoch, in_epoch, true);
+    batch.loader.augment_train(B, epoch, images);
+    net.forward(images, batch.labels, B, true, config.seed, s);
+    net.backward();
+    sgd_step(net, config.optim, config.optim.lr);
+    if (++in_epoch == per_epoch) in_epoch = 0, ++epoch;
+  };
+  for (int s = 0; s < kGpuWarmupSteps; ++s) step(static_cast<uint64_t>(s));
+  ops::synchronize(device);
+  const auto start = Clock::now();
+  for (int s = 0; s < steps; ++s) step(static_cast<uint64_t>(kGpuWarmupSteps + s));
+  ops::synchronize(device);
+  const double seconds = seconds_since(start);
+  std::printf(
+      "\n### end to end: %s, batch %d, %d decode threads\n\nend to end: %.1f images/s over %d "
+      "steps (wall clock: JPEG decoding on the CPU, pinned upload, augmentation on the GPU, "
+      "training step)\n",
+      dir.c_str(), B, config.data.workers, steps * B / seconds, steps);
+}
+#endif
 
 // ---------------------------------------------------------------------------- the loader
 
@@ -273,20 +425,24 @@ void bench_loader(const alexnet::PackedDataSource& source, const std::string& di
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Measure AlexNet training throughput (and, with --loader, JPEG decoding).",
-               "alexnet-bench"};
+  CLI::App app{
+      "Measure AlexNet training throughput on the CPU or a GPU (and, with --loader, JPEG "
+      "decoding and the end-to-end rate).",
+      "alexnet-bench"};
   std::vector<std::string> configs;
   std::vector<std::string> sets;
   std::string device = "auto";
-  int batch = 8, steps = 3;
+  int batch = 0, steps = 0;  // 0: the device's default
   app.add_option("--config", configs,
                  "config(s) to measure (default: the paper network, and configs/small.yaml when "
                  "it exists)");
   app.add_option("--set", sets, "override a config key (repeatable)");
-  app.add_option("--device", device, "cpu or auto")->capture_default_str();
-  app.add_option("--batch", batch, "batch size for the paper network")->capture_default_str();
-  app.add_option("--steps", steps, "timed steps per config")
-      ->capture_default_str()
+  app.add_option("--device", device, "cpu, cuda, cuda:N, or auto (the first GPU, else the CPU)")
+      ->capture_default_str();
+  app.add_option("--batch", batch,
+                 "batch size for the paper network (default: 8 on the CPU, 128 on a GPU)")
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--steps", steps, "timed steps per config (default: 3 on the CPU, 50 on a GPU)")
       ->check(CLI::Range(1, 1'000'000));
   std::string loader_dir;
   int64_t loader_images = 2000;
@@ -294,36 +450,60 @@ int main(int argc, char** argv) {
       "--loader", loader_dir,
       "measure the input pipeline instead: decode this packed directory (alexnet-prep pack) with "
       "1 and 2 threads, beside OpenCV's imdecode on the same bytes (opened at run time; "
-      "$ALEXNET_OPENCV_IMGCODECS picks the library file); the training step is measured too "
-      "only when --config is also given");
+      "$ALEXNET_OPENCV_IMGCODECS picks the library file), and on a GPU train the paper network "
+      "on it end to end; the training step alone is measured too only when --config is also "
+      "given");
   app.add_option("--loader-images", loader_images, "images decoded per timed run (best of 3)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}))
       ->needs(loader);
   return alexnet::run_app(app, argc, argv, [&] {
     using namespace alexnet;
-    // The step is timed with host clocks around each layer, which is right only for the CPU;
-    // the CUDA benchmark (CUDA events) is still to come, so auto means the CPU here.
-    if (device != "auto" && !resolve_device(device, "--device").is_cpu())
-      throw Error("--device = '" + device +
-                  "': alexnet-bench measures the CPU backend only so far; use cpu or auto");
+    const Device dev = resolve_device(device, "--device");
+    if (batch == 0) batch = dev.is_cpu() ? 8 : 128;
+    if (steps == 0) steps = dev.is_cpu() ? 3 : 50;
     const auto packed = loader->count() > 0 ? open_packed_jpegs(loader_dir) : nullptr;
-    std::printf("## alexnet-bench --device cpu (%u hardware threads)\n",
-                std::thread::hardware_concurrency());
-    if (packed) {
-      bench_loader(*packed, loader_dir, loader_images);
-      if (configs.empty()) return 0;  // --loader alone: the input pipeline only
-    }
-    const double sgemm = sgemm_gflops();
-    std::printf("\nOpenBLAS sgemm 1024x1024x1024: %.1f GFLOP/s (best of 5)\n", sgemm);
-    if (configs.empty()) {
+    auto paper_config = [&] {
       auto paper_sets = sets;
       paper_sets.push_back("data.batch_size=" + std::to_string(batch));
-      bench_config("paper network (defaults)", load_config("", paper_sets), steps, sgemm);
+      return load_config("", paper_sets);
+    };
+    std::vector<std::pair<std::string, Config>> measured;  // label, config
+    if (configs.empty() && !packed) {
+      measured.emplace_back("paper network (defaults)", paper_config());
       if (std::filesystem::exists("configs/small.yaml"))
-        bench_config("configs/small.yaml", load_config("configs/small.yaml", sets), steps, sgemm);
+        measured.emplace_back("configs/small.yaml", load_config("configs/small.yaml", sets));
     }
-    for (const auto& c : configs) bench_config(c, load_config(c, sets), steps, sgemm);
+    for (const auto& c : configs) measured.emplace_back(c, load_config(c, sets));
+
+    if (dev.is_cpu()) {
+      std::printf("## alexnet-bench --device cpu (%u hardware threads)\n",
+                  std::thread::hardware_concurrency());
+      if (packed) bench_loader(*packed, loader_dir, loader_images);
+      if (measured.empty()) return 0;  // --loader alone: the input pipeline only
+      const double sgemm = sgemm_gflops();
+      std::printf("\nOpenBLAS sgemm 1024x1024x1024: %.1f GFLOP/s (best of 5)\n", sgemm);
+      for (const auto& [label, config] : measured) bench_config_cpu(label, config, steps, sgemm);
+      return 0;
+    }
+#ifdef ALEXNET_HAVE_CUDA
+    const gpu::DeviceInfo info = gpu::device_info(dev.index);
+    std::printf(
+        "## alexnet-bench --device %s: %s (sm_%d%d, %d SMs at %.2f GHz, fp32 peak %.1f TFLOP/s, "
+        "%.0f GiB), %u CPU threads\n%s\n",
+        dev.str().c_str(), info.name.c_str(), info.sm_major, info.sm_minor, info.multiprocessors,
+        info.clock_ghz, info.fp32_peak_tflops,
+        static_cast<double>(info.memory_bytes) / (1024.0 * 1024.0 * 1024.0),
+        std::thread::hardware_concurrency(), info.library_versions.c_str());
+    if (packed) {
+      bench_loader(*packed, loader_dir, loader_images);
+      Config e2e = paper_config();
+      e2e.data.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      e2e.data.image_size = packed->image_size();
+      bench_end_to_end(loader_dir, e2e, steps, dev);
+    }
+    for (const auto& [label, config] : measured) bench_config_cuda(label, config, steps, dev, info);
+#endif
     return 0;
   });
 }

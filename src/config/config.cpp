@@ -304,6 +304,20 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(checkpoint.keep),
                .range = kAtLeast0,
                .meaning = "epoch-NNN files kept; 0 = all"});
+
+  k.push_back({.key = "cuda.workspace_mb",
+               .field = ALEXNET_FIELD(cuda.workspace_mb),
+               .range = kAtLeast0,
+               .meaning = "GPU: most scratch (MiB) one cuDNN convolution may use"});
+  k.push_back({.key = "cuda.benchmark",
+               .field = ALEXNET_FIELD(cuda.benchmark),
+               .meaning = "GPU: time every cuDNN algorithm once per shape (else its heuristics)"});
+  k.push_back({.key = "cuda.deterministic",
+               .field = ALEXNET_FIELD(cuda.deterministic),
+               .meaning = "GPU: bit-reproducible cuDNN algorithms only (exact resume)"});
+  k.push_back({.key = "cuda.tf32",
+               .field = ALEXNET_FIELD(cuda.tf32),
+               .meaning = "GPU: TF32 tensor cores for conv and fc (faster, ~1e-3 relative error)"});
   return k;
 }
 

@@ -49,6 +49,8 @@ struct Forward {
   using Algo = cudnnConvolutionFwdAlgo_t;
   static constexpr int kCount = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
   static constexpr const char* kName = "forward";
+  // cuDNN's documentation: every forward algorithm is deterministic.
+  static bool documented_deterministic(Algo) { return true; }
   static cudnnStatus_t rank(cudnnHandle_t h, const ConvPlan& p, bool run, int* got, Perf* out) {
     return run ? cudnnFindConvolutionForwardAlgorithm(h, p.x_desc, p.w_desc, p.conv_desc, p.y_desc,
                                                       kCount, got, out)
@@ -66,6 +68,8 @@ struct BackwardData {
   using Algo = cudnnConvolutionBwdDataAlgo_t;
   static constexpr int kCount = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
   static constexpr const char* kName = "backward-data";
+  // ALGO_0 sums with atomics; the documentation calls every other one deterministic.
+  static bool documented_deterministic(Algo a) { return a != CUDNN_CONVOLUTION_BWD_DATA_ALGO_0; }
   static cudnnStatus_t rank(cudnnHandle_t h, const ConvPlan& p, bool run, int* got, Perf* out) {
     return run ? cudnnFindConvolutionBackwardDataAlgorithm(h, p.w_desc, p.y_desc, p.conv_desc,
                                                            p.x_desc, kCount, got, out)
@@ -83,6 +87,10 @@ struct BackwardFilter {
   using Algo = cudnnConvolutionBwdFilterAlgo_t;
   static constexpr int kCount = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
   static constexpr const char* kName = "backward-filter";
+  // ALGO_0 and ALGO_3 sum with atomics; the documentation calls the others deterministic.
+  static bool documented_deterministic(Algo a) {
+    return a != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 && a != CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+  }
   static cudnnStatus_t rank(cudnnHandle_t h, const ConvPlan& p, bool run, int* got, Perf* out) {
     return run ? cudnnFindConvolutionBackwardFilterAlgorithm(h, p.x_desc, p.y_desc, p.conv_desc,
                                                              p.w_desc, kCount, got, out)
@@ -114,7 +122,11 @@ ConvAlgoChoice<typename Dir::Algo> choose(const Handles& h, const ConvPlan& p,
   for (int i = 0; i < got; ++i) {
     const typename Dir::Perf& r = perf[i];
     if (r.status != CUDNN_STATUS_SUCCESS) continue;
-    if (options.deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
+    // The perf struct's flag, or the documented list: heuristics may leave the flag at its zero
+    // value, which reads as non-deterministic, and would then rule out everything.
+    if (options.deterministic && r.determinism != CUDNN_DETERMINISTIC &&
+        !Dir::documented_deterministic(r.algo))
+      continue;
     // cuDNN asks that the call be made with the math type it reports for the algorithm. Without
     // TF32 it is forced to FMA whatever is reported; an algorithm that cannot run that way
     // fails the workspace query below and is passed over.

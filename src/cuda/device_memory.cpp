@@ -2,14 +2,30 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 #include "alexnet/cuda_check.h"
 #include "alexnet/error.h"
 
 namespace alexnet::gpu {
 namespace {
+
+// device_malloc's bookkeeping: the size of every live allocation, and the totals per device.
+struct Ledger {
+  std::mutex mutex;
+  std::unordered_map<void*, std::pair<int, size_t>> sizes;  // pointer -> (device, bytes)
+  std::map<int, MemoryUse> use;
+};
+Ledger& ledger() {
+  static auto* l = new Ledger;  // never destroyed: frees may run during static destruction
+  return *l;
+}
 
 std::string mib(size_t bytes) {
   char text[32];
@@ -65,7 +81,19 @@ void* device_malloc(size_t bytes, int device, const std::string& what, const std
                 mib(total_bytes) + "; " + advice);
   }
   AX_CUDA_CHECK(status);
+  Ledger& l = ledger();
+  const std::lock_guard lock(l.mutex);
+  l.sizes[p] = {device, bytes};
+  MemoryUse& u = l.use[device];
+  u.current += bytes;
+  u.peak = std::max(u.peak, u.current);
   return p;
+}
+
+MemoryUse memory_use(int device) {
+  Ledger& l = ledger();
+  const std::lock_guard lock(l.mutex);
+  return l.use[device];
 }
 
 void* device_alloc_zeroed(size_t bytes, int device, const std::string& what) {
@@ -75,13 +103,22 @@ void* device_alloc_zeroed(size_t bytes, int device, const std::string& what) {
   try {
     AX_CUDA_CHECK(cudaMemset(p, 0, bytes));
   } catch (...) {
-    cudaFree(p);
+    device_free(p, device);
     throw;
   }
   return p;
 }
 
 void device_free(void* p, int device) noexcept {
+  if (p == nullptr) return;
+  {
+    Ledger& l = ledger();
+    const std::lock_guard lock(l.mutex);
+    if (const auto it = l.sizes.find(p); it != l.sizes.end()) {
+      l.use[it->second.first].current -= it->second.second;
+      l.sizes.erase(it);
+    }
+  }
   int previous = -1;
   if (cudaGetDevice(&previous) != cudaSuccess) return;
   (void)cudaSetDevice(device);

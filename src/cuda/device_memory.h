@@ -34,9 +34,17 @@ void* device_malloc(size_t bytes, int device, const std::string& what, const std
 // usable GPU with that index, and when the device is out of memory (saying how much `what`
 // asked for, how much is free of the total, and what to lower).
 void* device_alloc_zeroed(size_t bytes, int device, const std::string& what);
-// Errors are ignored: this runs in destructors, and a sticky fault from earlier work is
-// reported by the next checked call anyway.
+// Frees what device_malloc or device_alloc_zeroed returned (null: nothing). Errors are ignored:
+// this runs in destructors, and a sticky fault from earlier work is reported by the next checked
+// call anyway.
 void device_free(void* p, int device) noexcept;
+
+// What device_malloc holds on `device` now and at most so far, in bytes (this process; the
+// libraries' own allocations, such as cuBLAS's workspace, are not counted). For alexnet-bench.
+struct MemoryUse {
+  size_t current = 0, peak = 0;
+};
+MemoryUse memory_use(int device);
 void device_zero(void* p, size_t bytes, int device);
 // Any direction (host<->device, device<->device, across devices); `device` is the CUDA side
 // that issues it. Returns when the copy is done (host memory is pageable).

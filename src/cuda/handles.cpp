@@ -34,8 +34,8 @@ Handles::~Handles() {
 }
 
 void Handles::release() noexcept {
-  cudaFree(workspace_);
-  cudaFree(ones_);
+  device_free(workspace_, device);
+  device_free(ones_, device);
   if (cublas != nullptr) cublasDestroy(cublas);
   if (cudnn != nullptr) cudnnDestroy(cudnn);
   workspace_ = nullptr;
@@ -47,7 +47,7 @@ void Handles::release() noexcept {
 void* Handles::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return bytes == 0 ? nullptr : workspace_;
   AX_CUDA_CHECK(cudaStreamSynchronize(stream));
-  AX_CUDA_CHECK(cudaFree(workspace_));
+  device_free(workspace_, device);
   workspace_ = nullptr;
   workspace_bytes_ = 0;
   workspace_ =
@@ -60,7 +60,7 @@ void* Handles::workspace(size_t bytes) {
 const float* Handles::ones(int n) {
   if (n <= ones_count_) return ones_;
   AX_CUDA_CHECK(cudaStreamSynchronize(stream));
-  AX_CUDA_CHECK(cudaFree(ones_));
+  device_free(ones_, device);
   ones_ = nullptr;
   ones_count_ = 0;
   const size_t bytes = static_cast<size_t>(n) * sizeof(float);

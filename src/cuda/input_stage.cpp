@@ -90,9 +90,9 @@ void InputStage::release() noexcept {
       (void)cudaEventDestroy(event_of(e));
     }
   if (upload_stream_ != nullptr) (void)cudaStreamDestroy(stream_of(upload_stream_));
-  (void)cudaFree(device_images_);
-  (void)cudaFree(device_samples_);
-  (void)cudaFree(device_mean_);
+  device_free(device_images_, device_);
+  device_free(device_samples_, device_);
+  device_free(device_mean_, device_);
   (void)cudaFreeHost(host_images_);
   (void)cudaFreeHost(host_samples_);
   upload_stream_ = uploaded_ = augmented_ = samples_copied_ = nullptr;

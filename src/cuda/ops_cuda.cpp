@@ -30,7 +30,9 @@ namespace {
 struct DeviceContext {
   std::vector<std::unique_ptr<gpu::Handles>> queues;  // [0]: the legacy default stream
   std::vector<cudaEvent_t> done;                      // per queue: recorded by queue_wait
-  gpu::ConvPlanCache plans;
+  gpu::ConvAlgoOptions options;                       // set_options; the defaults until then
+  bool tf32 = false;
+  gpu::ConvPlanCache plans{options};
   // softmax_xent's labels and per-sample results; grows, never shrinks. Safe to reuse because
   // softmax_xent waits for its results before returning.
   void* xent_scratch = nullptr;
@@ -70,7 +72,7 @@ gpu::Handles& queue_handles(DeviceContext& c, int queue) {
   while (c.queues.size() <= q) {
     cudaStream_t stream = nullptr;  // queue 0: the legacy default stream
     if (!c.queues.empty()) AX_CUDA_CHECK(cudaStreamCreate(&stream));
-    c.queues.push_back(std::make_unique<gpu::Handles>(stream));
+    c.queues.push_back(std::make_unique<gpu::Handles>(stream, c.tf32));
     cudaEvent_t e = nullptr;
     AX_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     c.done.push_back(e);
@@ -287,6 +289,26 @@ void copy_from_columns(int device, int n, const void* src, int64_t src_cols, int
                         static_cast<const std::byte*>(src) + static_cast<size_t>(col0) * es,
                         static_cast<size_t>(src_cols) * es, static_cast<size_t>(cols) * es,
                         static_cast<size_t>(n), cudaMemcpyDeviceToDevice, on.stream()));
+}
+
+// ---------------------------------------------------------------- settings
+void set_options(int device, size_t workspace_limit, bool benchmark, bool deterministic,
+                 bool tf32) {
+  On on(device);
+  DeviceContext& c = on.ctx;
+  const gpu::ConvAlgoOptions o{workspace_limit, benchmark, deterministic};
+  if (o.workspace_limit == c.options.workspace_limit && o.benchmark == c.options.benchmark &&
+      o.deterministic == c.options.deterministic && tf32 == c.tf32)
+    return;
+  AX_CUDA_CHECK(cudaDeviceSynchronize());  // queued convolutions may still use the old plans
+  c.options = o;
+  c.tf32 = tf32;
+  c.plans = gpu::ConvPlanCache(o);
+  for (auto& h : c.queues) {
+    h->allow_tf32 = tf32;
+    AX_CUDA_CHECK(
+        cublasSetMathMode(h->cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  }
 }
 
 // ---------------------------------------------------------------- queues

@@ -72,6 +72,11 @@ void copy_from_columns(int device, int n, const void* src, int64_t src_cols, int
 // out = inputs[0] + inputs[1] + ..., added one input after another (the CPU op's order).
 void sum_into(int device, int64_t count, const float* const* inputs, int num_inputs, float* out);
 
+// The convolution algorithm options and TF32 (alexnet/ops.h GpuOptions) for `device`; a change
+// waits for the device, drops the plans made so far and sets every queue's cuBLAS math mode.
+void set_options(int device, size_t workspace_limit, bool benchmark, bool deterministic,
+                 bool tf32);
+
 // Queues (alexnet/ops.h): queue 0 is the legacy default stream, queue q >= 1 a blocking stream
 // of its own with its own cuDNN/cuBLAS handles and scratch, made on first use.
 // Selects this thread's queue for `device`; returns the one selected before. Never throws.

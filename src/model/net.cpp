@@ -113,6 +113,9 @@ Net::Net(const Config& config, int batch_capacity, DType dtype, Device device)
     throw Error(std::string("a ") + dtype_name(dtype_) + " network on " + device_.str() +
                 ": the CUDA backend is F32 only (F64 runs on the CPU)");
   build(config);
+  const auto& cu = config.cuda;
+  ops::set_gpu_options(device_, {static_cast<size_t>(cu.workspace_mb) << 20, cu.benchmark,
+                                 cu.deterministic, cu.tf32});
 }
 
 Net::~Net() = default;

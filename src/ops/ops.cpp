@@ -407,6 +407,13 @@ void sum_into(int64_t count, const Tensor* const* inputs, int num_inputs, Tensor
       });
 }
 
+// ---------------------------------------------------------------- GPU settings
+void set_gpu_options(Device device, const GpuOptions& o) {
+  if (device.is_cpu()) return;
+  if constexpr (kHaveCuda)
+    gpu_ops::set_options(device.index, o.workspace_limit, o.benchmark, o.deterministic, o.tf32);
+}
+
 // ---------------------------------------------------------------- queues
 QueueScope::QueueScope(Device device, int queue) : device_(device) {
   if (device_.is_cpu()) return;

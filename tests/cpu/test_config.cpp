@@ -189,6 +189,10 @@ TEST(Config, KeyList) {
       "train.log_every",
       "checkpoint.every_epochs",
       "checkpoint.keep",
+      "cuda.workspace_mb",
+      "cuda.benchmark",
+      "cuda.deterministic",
+      "cuda.tf32",
   };
   EXPECT_EQ(config_keys(), expected);
 }
@@ -204,7 +208,10 @@ std::string other_value(const std::string& key) {
   if (key == "model.devices") return "[cpu]";
   if (key == "model.activation") return "tanh";
   if (key == "model.dropout" || key == "optim.momentum" || key == "optim.lr_factor") return "0.25";
-  if (key == "model.lrn.alpha_over_n" || key == "optim.decay_biases") return "true";
+  if (key == "model.lrn.alpha_over_n" || key == "optim.decay_biases" || key == "cuda.benchmark" ||
+      key == "cuda.tf32")
+    return "true";
+  if (key == "cuda.deterministic") return "false";
   if (key == "model.init.scheme") return "kaiming";
   if (key == "optim.schedule") return "step";
   if (key == "optim.step_epochs") return "[7]";
