@@ -18,6 +18,13 @@ namespace alexnet {
 // holds indices (max-pool argmax).
 enum class DType : uint8_t { f32, f64, i32 };
 
+// How the elements of a 4-D tensor lie in memory. The shape is always (N, C, H, W); nchw stores
+// it row-major in that order (and any other rank row-major in shape order), nhwc stores the
+// channels innermost. Every op takes nchw today and refuses anything else by name, so channels-
+// last kernels can come op by op without changing a signature.
+enum class Layout : uint8_t { nchw, nhwc };
+const char* layout_name(Layout l);  // "NCHW", "NHWC"
+
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);  // safetensors spelling: "F32", "F64"
 
@@ -36,7 +43,8 @@ class Tensor {
  public:
   Tensor() = default;
   // Zeroed. Out of device memory: alexnet::Error with the sizes asked and free.
-  Tensor(std::vector<int64_t> shape, DType dtype = DType::f32, Device device = {});
+  Tensor(std::vector<int64_t> shape, DType dtype = DType::f32, Device device = {},
+         Layout layout = Layout::nchw);
 
   const std::vector<int64_t>& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_.at(static_cast<size_t>(i)); }
@@ -45,6 +53,7 @@ class Tensor {
   size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
+  Layout layout() const { return layout_; }
   bool defined() const { return buffer_ != nullptr; }
   std::string shape_str() const;  // "[96, 3, 11, 11]"
 
@@ -56,7 +65,7 @@ class Tensor {
   const T* data() const;
 
   void zero();
-  Tensor clone() const;  // on the same device
+  Tensor clone() const;  // on the same device, same layout
   // The same tensor on `device`: a copy of the data (host<->device, or between devices), or
   // this very handle when it is already there.
   Tensor to(Device device) const;
@@ -68,6 +77,7 @@ class Tensor {
   int64_t numel_ = 0;
   DType dtype_ = DType::f32;
   Device device_;
+  Layout layout_ = Layout::nchw;
   std::shared_ptr<std::byte[]> buffer_;
 };
 

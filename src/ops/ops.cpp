@@ -24,10 +24,14 @@ constexpr bool kHaveCuda = false;
 
 // The device every tensor of the call lives on (null entries are absent optional tensors).
 // Mixing devices is a bug in the caller, not something a user configures: std::logic_error.
+// So is a layout no backend implements yet (every op here is NCHW).
 Device call_device(const char* op, std::initializer_list<const Tensor*> tensors) {
   const Tensor* first = nullptr;
   for (const Tensor* t : tensors) {
     if (t == nullptr) continue;
+    if (t->layout() != Layout::nchw)
+      throw std::logic_error(std::string(op) + ": a " + layout_name(t->layout()) + " tensor " +
+                             t->shape_str() + "; this op takes NCHW tensors only");
     if (first == nullptr) {
       first = t;
     } else if (!(t->device() == first->device())) {

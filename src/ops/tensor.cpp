@@ -13,6 +13,10 @@
 
 namespace alexnet {
 
+const char* layout_name(Layout l) {
+  return l == Layout::nhwc ? "NHWC" : "NCHW";
+}
+
 size_t dtype_size(DType t) {
   return t == DType::f64 ? 8 : 4;
 }
@@ -88,8 +92,8 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 
 }  // namespace
 
-Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)
-    : shape_(std::move(shape)), dtype_(dtype), device_(device) {
+Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device, Layout layout)
+    : shape_(std::move(shape)), dtype_(dtype), device_(device), layout_(layout) {
   numel_ = 1;
   for (int64_t d : shape_) {
     if (d < 0) throw Error("negative tensor dimension in " + shape_str());
@@ -143,7 +147,7 @@ Tensor Tensor::to(Device device) const {
 }
 
 Tensor Tensor::to_copy(Device device) const {
-  Tensor t(shape_, dtype_, device);
+  Tensor t(shape_, dtype_, device, layout_);
   if (buffer_) copy_bytes(t.raw(), device, raw(), device_, nbytes());
   return t;
 }

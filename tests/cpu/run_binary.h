@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -85,12 +86,27 @@ inline RunResult run(const std::vector<std::string>& args, const std::string& wo
   return r;
 }
 
+// The directories temp_dir made, removed when the test program exits (ALEXNET_KEEP_TEST_DIRS
+// set keeps them for a look after a failure).
+struct TempDirsRemovedAtExit {
+  std::vector<std::filesystem::path> dirs;
+  ~TempDirsRemovedAtExit() {
+    if (std::getenv("ALEXNET_KEEP_TEST_DIRS") != nullptr) return;
+    for (const auto& d : dirs) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  }
+};
+
 // A fresh empty directory for one test.
 inline std::string temp_dir(const std::string& name) {
+  static TempDirsRemovedAtExit made;
   const auto dir = std::filesystem::temp_directory_path() /
                    ("alexnet-test-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  made.dirs.push_back(dir);
   return dir.string();
 }
 

@@ -76,5 +76,22 @@ TEST(TensorDevice, OpOnTwoDevicesNamesTheOpAndBoth) {
   }
 }
 
+// The layout travels with the tensor (clone, to), and an op refuses one it does not implement
+// instead of reading channels-last memory as NCHW.
+TEST(TensorDevice, LayoutIsKeptByCopiesAndCheckedByTheOps) {
+  Tensor x({1, 3, 4, 4}, DType::f32, Device{}, Layout::nhwc);
+  EXPECT_EQ(x.clone().layout(), Layout::nhwc);
+  EXPECT_EQ(x.to(Device{Device::Kind::cpu, 1}).layout(), Layout::nhwc);
+  EXPECT_EQ(Tensor({2}).layout(), Layout::nchw);
+  Tensor y({1, 3, 2, 2});
+  try {
+    ops::maxpool_forward({1, 3, 4, 4, 2, 2}, x, y, nullptr);
+    FAIL() << "no error for an NHWC input";
+  } catch (const std::logic_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("maxpool_forward: a NHWC tensor [1, 3, 4, 4]"), std::string::npos) << m;
+  }
+}
+
 }  // namespace
 }  // namespace alexnet
