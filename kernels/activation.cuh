@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "alexnet/cpu_ops.h"
 #include "kernels/hd.cuh"
 
 namespace alexnet::kernels {
@@ -44,6 +45,23 @@ struct TanhBackward {
   AX_HD void operator()(int64_t i) const {
     const T t = y[i];
     dx[i] = dy[i] * (T(1) - t * t);
+  }
+};
+
+// A convolution's epilogue in one pass over its output y (N, K, P, Q): y = act(y + bias[k]),
+// bias may be null. The same arithmetic as adding the bias and then running ReluForward or
+// TanhForward, without the second pass over memory.
+template <class T>
+struct BiasActivation {
+  cpu::Activation act;
+  int64_t plane;  // P * Q
+  int64_t maps;   // K
+  const T* bias;  // (K) or null
+  T* y;           // (N, K, P, Q)
+  AX_HD void operator()(int64_t i) const {
+    T v = y[i];
+    if (bias != nullptr) v += bias[(i / plane) % maps];
+    y[i] = act == cpu::Activation::relu ? (v > T(0) ? v : T(0)) : std::tanh(v);
   }
 };
 

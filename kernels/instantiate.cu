@@ -40,6 +40,12 @@ void activation_backward_cuda(cpu::Activation a, int64_t count, const float* y, 
               std::to_string(static_cast<int>(a)));
 }
 
+void bias_activation_cuda(cpu::Activation a, int n, int k, int64_t plane, const float* bias,
+                          float* y, cudaStream_t stream) {
+  launch_elementwise(static_cast<int64_t>(n) * k * plane,
+                     BiasActivation<float>{a, plane, k, bias, y}, stream);
+}
+
 // ---------------------------------------------------------------- LRN
 void lrn_forward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x, float* y,
                       float* scale, cudaStream_t stream) {

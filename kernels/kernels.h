@@ -18,6 +18,10 @@ void activation_forward_cuda(cpu::Activation a, int64_t count, const float* x, f
 void activation_backward_cuda(cpu::Activation a, int64_t count, const float* y, const float* dy,
                               float* dx, cudaStream_t stream);
 
+// y (N, K, P, Q) = act(y + bias[k]) in one pass; bias may be null.
+void bias_activation_cuda(cpu::Activation a, int n, int k, int64_t plane, const float* bias,
+                          float* y, cudaStream_t stream);
+
 void lrn_forward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x, float* y,
                       float* scale, cudaStream_t stream);
 void lrn_backward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x,

@@ -21,6 +21,10 @@ using cpu::XentResult;
 
 void conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor* bias,
                   Tensor& y, double beta);
+// y = act(beta*y + conv(x, w) + bias), the convolution with its epilogue. On a GPU the bias and
+// the activation are one pass over y; on the CPU it is conv_forward, then activation_forward.
+void conv_forward_activation(Activation a, const ConvGeom& g, const Tensor& x, const Tensor& w,
+                             const Tensor* bias, Tensor& y, double beta);
 void conv_backward_data(const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx,
                         double beta);
 void conv_backward_filter(const ConvGeom& g, const Tensor& x, const Tensor& dy, Tensor& dw,

@@ -100,6 +100,14 @@ void conv_forward(int device, const cpu::ConvGeom& g, const float* x, const floa
   gpu::conv_forward(on.h(), on.ctx.plans.get(on.h(), g), x, w, bias, y, beta);
 }
 
+void conv_forward_activation(int device, cpu::Activation a, const cpu::ConvGeom& g, const float* x,
+                             const float* w, const float* bias, float* y, float beta) {
+  On on(device);
+  gpu::conv_forward(on.h(), on.ctx.plans.get(on.h(), g), x, w, nullptr, y, beta);
+  kernels::bias_activation_cuda(a, g.n, g.k, static_cast<int64_t>(g.out_h()) * g.out_w(), bias, y,
+                                on.stream());
+}
+
 void conv_backward_data(int device, const cpu::ConvGeom& g, const float* dy, const float* w,
                         float* dx, float beta) {
   On on(device);

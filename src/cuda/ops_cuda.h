@@ -19,6 +19,10 @@ namespace alexnet::gpu_ops {
 
 void conv_forward(int device, const cpu::ConvGeom& g, const float* x, const float* w,
                   const float* bias, float* y, float beta);
+// y = act(beta*y + conv(x, w) + bias): cuDNN's convolution, then bias and activation in one
+// kernel pass (cudnnConvolutionBiasActivationForward would tie the algorithm to one choice).
+void conv_forward_activation(int device, cpu::Activation a, const cpu::ConvGeom& g, const float* x,
+                             const float* w, const float* bias, float* y, float beta);
 void conv_backward_data(int device, const cpu::ConvGeom& g, const float* dy, const float* w,
                         float* dx, float beta);
 void conv_backward_filter(int device, const cpu::ConvGeom& g, const float* x, const float* dy,
@@ -74,8 +78,7 @@ void sum_into(int device, int64_t count, const float* const* inputs, int num_inp
 
 // The convolution algorithm options and TF32 (alexnet/ops.h GpuOptions) for `device`; a change
 // waits for the device, drops the plans made so far and sets every queue's cuBLAS math mode.
-void set_options(int device, size_t workspace_limit, bool benchmark, bool deterministic,
-                 bool tf32);
+void set_options(int device, size_t workspace_limit, bool benchmark, bool deterministic, bool tf32);
 
 // Queues (alexnet/ops.h): queue 0 is the legacy default stream, queue q >= 1 a blocking stream
 // of its own with its own cuDNN/cuBLAS handles and scratch, made on first use.

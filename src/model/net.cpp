@@ -385,16 +385,16 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
     const ops::QueueScope queue(device_, t + 1);
     const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
     timed("conv1", false, [&] {
-      ops::conv_forward(g1, images, P(tw.w1).value, &P(tw.b1).value, tw.r1, 0.0);
-      ops::activation_forward(activation_, count(tw.r1), tw.r1);
+      ops::conv_forward_activation(activation_, g1, images, P(tw.w1).value, &P(tw.b1).value, tw.r1,
+                                   0.0);
     });
     timed("lrn1", false,
           [&] { ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1); });
     timed("pool1", false,
           [&] { ops::maxpool_forward(with_n(tw.p1), tw.n1, tw.q1, train ? &tw.a1 : nullptr); });
     timed("conv2", false, [&] {
-      ops::conv_forward(g2, tw.q1, P(tw.w2).value, &P(tw.b2).value, tw.r2, 0.0);
-      ops::activation_forward(activation_, count(tw.r2), tw.r2);
+      ops::conv_forward_activation(activation_, g2, tw.q1, P(tw.w2).value, &P(tw.b2).value, tw.r2,
+                                   0.0);
     });
     timed("lrn2", false,
           [&] { ops::lrn_forward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2); });
@@ -416,21 +416,27 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
     const ops::QueueScope queue(device_, t + 1);
     {
       LayerClock clock(profile, device_, "conv3", false);
-      for (int r = 0; r < T; ++r)
-        ops::conv_forward(with_n(tw.c3), in3[static_cast<size_t>(t)][static_cast<size_t>(r)],
-                          P(tw.w3[static_cast<size_t>(r)]).value,
-                          r == 0 ? &P(tw.b3).value : nullptr, tw.r3, r == 0 ? 0.0 : 1.0);
-      ops::activation_forward(activation_, count(tw.r3), tw.r3);
+      // One convolution per input half, accumulated; the last one applies the activation.
+      for (int r = 0; r < T; ++r) {
+        const Tensor& x = in3[static_cast<size_t>(t)][static_cast<size_t>(r)];
+        const Tensor& w = P(tw.w3[static_cast<size_t>(r)]).value;
+        const Tensor* bias = r == 0 ? &P(tw.b3).value : nullptr;
+        const double beta = r == 0 ? 0.0 : 1.0;
+        if (r == T - 1)
+          ops::conv_forward_activation(activation_, with_n(tw.c3), x, w, bias, tw.r3, beta);
+        else
+          ops::conv_forward(with_n(tw.c3), x, w, bias, tw.r3, beta);
+      }
     }
     {
       LayerClock clock(profile, device_, "conv4", false);
-      ops::conv_forward(with_n(tw.c4), tw.r3, P(tw.w4).value, &P(tw.b4).value, tw.r4, 0.0);
-      ops::activation_forward(activation_, count(tw.r4), tw.r4);
+      ops::conv_forward_activation(activation_, with_n(tw.c4), tw.r3, P(tw.w4).value,
+                                   &P(tw.b4).value, tw.r4, 0.0);
     }
     {
       LayerClock clock(profile, device_, "conv5", false);
-      ops::conv_forward(with_n(tw.c5), tw.r4, P(tw.w5).value, &P(tw.b5).value, tw.r5, 0.0);
-      ops::activation_forward(activation_, count(tw.r5), tw.r5);
+      ops::conv_forward_activation(activation_, with_n(tw.c5), tw.r4, P(tw.w5).value,
+                                   &P(tw.b5).value, tw.r5, 0.0);
     }
     timed("pool5", false,
           [&] { ops::maxpool_forward(with_n(tw.p5), tw.r5, tw.q5, train ? &tw.a5 : nullptr); });

@@ -98,6 +98,24 @@ void conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Ten
       });
 }
 
+void conv_forward_activation(Activation a, const ConvGeom& g, const Tensor& x, const Tensor& w,
+                             const Tensor* bias, Tensor& y, double beta) {
+  const char* op = "conv_forward_activation";
+  dispatch(
+      op, call_device(op, {&x, &w, bias, &y}), x.dtype(),
+      [&](auto t) {
+        using T = decltype(t);
+        cpu::conv_forward<T>(g, x.data<T>(), w.data<T>(), ptr_or_null<T>(bias), y.data<T>(),
+                             static_cast<T>(beta));
+        const int64_t count = static_cast<int64_t>(g.n) * g.k * g.out_h() * g.out_w();
+        cpu::activation_forward<T>(a, count, y.data<T>(), y.data<T>());
+      },
+      [&](auto dev) {
+        gpu_ops::conv_forward_activation(dev, a, g, f32(x), f32(w), ptr_or_null<float>(bias),
+                                         f32(y), static_cast<float>(beta));
+      });
+}
+
 void conv_backward_data(const ConvGeom& g, const Tensor& dy, const Tensor& w, Tensor& dx,
                         double beta) {
   const char* op = "conv_backward_data";

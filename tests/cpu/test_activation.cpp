@@ -1,10 +1,13 @@
-// ReLU and tanh: hand values and finite-difference gradients.
+// ReLU and tanh: hand values and finite-difference gradients; the GPU's fused conv epilogue
+// (bias + activation in one pass) against adding the bias and activating by hand.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
 #include "alexnet/cpu_ops.h"
+#include "kernels/activation.cuh"
+#include "kernels/for_each.h"
 #include "tests/cpu/test_util.h"
 
 namespace alexnet::cpu {
@@ -68,6 +71,26 @@ TEST(Activation, ReluGradientMatchesFiniteDifferences) {
 
 TEST(Activation, TanhGradientMatchesFiniteDifferences) {
   check_gradient(Activation::tanh, random_vector<double>(200, 4, -3.0, 3.0));
+}
+
+// kernels::BiasActivation over (N=2, K=3, 2x2): element (n, k, y, x) gets bias[k], then the
+// activation, exactly as a separate bias add and activation_forward would give it.
+TEST(Activation, BiasActivationEpilogueMatchesTwoPasses) {
+  const int n = 2, k = 3, plane = 4;
+  const auto y0 = random_vector<float>(n * k * plane, 11, -2.0, 2.0);
+  const std::vector<float> bias = {0.5f, -1.25f, 0.0f};
+  for (const Activation a : {Activation::relu, Activation::tanh})
+    for (const bool with_bias : {true, false}) {
+      std::vector<float> want = y0;
+      for (int i = 0; i < n * k * plane; ++i)
+        if (with_bias) want[static_cast<size_t>(i)] += bias[static_cast<size_t>(i / plane % k)];
+      activation_forward(a, n * k * plane, want.data(), want.data());
+      std::vector<float> got = y0;
+      kernels::for_each_index(n * k * plane,
+                              kernels::BiasActivation<float>{
+                                  a, plane, k, with_bias ? bias.data() : nullptr, got.data()});
+      EXPECT_EQ(got, want) << (a == Activation::relu ? "relu" : "tanh") << " bias " << with_bias;
+    }
 }
 
 }  // namespace

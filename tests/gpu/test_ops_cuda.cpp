@@ -175,6 +175,19 @@ void check_conv(const ops::ConvGeom& g, uint32_t seed) {
     ops::conv_forward(g, x.gpu, w.gpu, &bias.gpu, y.gpu, beta);
     expect_close("conv_forward y", y);
 
+    // With the epilogue: ReLU and tanh, with the bias and without it.
+    for (const auto act : {ops::Activation::relu, ops::Activation::tanh})
+      for (const bool with_bias : {true, false}) {
+        SCOPED_TRACE(std::string(act == ops::Activation::relu ? "relu" : "tanh") +
+                     (with_bias ? " with bias" : " without bias"));
+        Both ya = random_both({g.n, g.k, p, q}, seed + 8);
+        ops::conv_forward_activation(act, g, x.cpu, w.cpu, with_bias ? &bias.cpu : nullptr, ya.cpu,
+                                     beta);
+        ops::conv_forward_activation(act, g, x.gpu, w.gpu, with_bias ? &bias.gpu : nullptr, ya.gpu,
+                                     beta);
+        expect_close("conv_forward_activation y", ya);
+      }
+
     Both dx = random_both({g.n, g.c, g.h, g.w}, seed + 5);
     ops::conv_backward_data(g, dy.cpu, w.cpu, dx.cpu, beta);
     ops::conv_backward_data(g, dy.gpu, w.gpu, dx.gpu, beta);
