@@ -163,6 +163,7 @@ void bench_config_cuda(const std::string& label, const alexnet::Config& config, 
                        alexnet::Device device, const alexnet::gpu::DeviceInfo& info) {
   using namespace alexnet;
   const size_t in_use_before = gpu::memory_in_use(device.index);
+  gpu::reset_peak(device.index);  // an earlier, larger net's peak is not this one's
   const size_t ours_before = gpu::memory_use(device.index).current;
   Workload w(config, device);
   const int B = w.B;
@@ -188,9 +189,12 @@ void bench_config_cuda(const std::string& label, const alexnet::Config& config, 
   w.net.profile = nullptr;
 
   std::printf(
-      "\n### %s: batch %d, input %dx%d, %d towers (one queue each), fp32 (TF32 off), "
-      "%d timed steps\n\n",
-      label.c_str(), B, w.net.input_size(), w.net.input_size(), w.net.towers(), steps);
+      "\n### %s: batch %d, input %dx%d, %d towers (one queue each), %s, cuDNN %s%s, %d timed "
+      "steps\n\n",
+      label.c_str(), B, w.net.input_size(), w.net.input_size(), w.net.towers(),
+      config.cuda.tf32 ? "TF32 tensor cores (cuda.tf32)" : "fp32 (TF32 off)",
+      config.cuda.benchmark ? "algorithms timed" : "heuristics",
+      config.cuda.deterministic ? ", deterministic algorithms only" : "", steps);
   const double layer_total = print_layer_table(profile, w.net, kGpuProfileSteps, B,
                                                info.fp32_peak_tflops * 1e12, "fp32 peak", true);
   const double tflops = step_flops_per_image(w.net) * B / median / 1e12;
@@ -202,8 +206,8 @@ void bench_config_cuda(const std::string& label, const alexnet::Config& config, 
       "step (median): %.2f ms = %.1f images/s (CUDA events between steps; fastest %.2f ms, "
       "slowest %.2f ms)\n",
       median * 1e3, B / median, ms.front(), ms.back());
-  std::printf("achieved: %.2f TFLOP/s = %.0f%% of the fp32 peak (%.1f TFLOP/s)\n", tflops,
-              info.fp32_peak_tflops > 0 ? 100.0 * tflops / info.fp32_peak_tflops : 0.0,
+  std::printf("achieved: %.2f TFLOP/s = %.0f%% of the fp32 (non-tensor-core) peak (%.1f TFLOP/s)\n",
+              tflops, info.fp32_peak_tflops > 0 ? 100.0 * tflops / info.fp32_peak_tflops : 0.0,
               info.fp32_peak_tflops);
   std::printf(
       "device memory: peak %s in our allocations (tensors, scratch, staging); %s more in use "

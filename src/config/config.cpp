@@ -311,7 +311,9 @@ std::vector<KeySpec> make_key_table() {
                .meaning = "GPU: most scratch (MiB) one cuDNN convolution may use"});
   k.push_back({.key = "cuda.benchmark",
                .field = ALEXNET_FIELD(cuda.benchmark),
-               .meaning = "GPU: time every cuDNN algorithm once per shape (else its heuristics)"});
+               .meaning = "GPU: time every cuDNN algorithm once per shape (else its heuristics); "
+                          "timing may pick others in a resumed process, so resume is then not "
+                          "bit-exact"});
   k.push_back({.key = "cuda.deterministic",
                .field = ALEXNET_FIELD(cuda.deterministic),
                .meaning = "GPU: bit-reproducible cuDNN algorithms only (exact resume)"});

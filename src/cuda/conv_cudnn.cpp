@@ -122,10 +122,11 @@ ConvAlgoChoice<typename Dir::Algo> choose(const Handles& h, const ConvPlan& p,
   for (int i = 0; i < got; ++i) {
     const typename Dir::Perf& r = perf[i];
     if (r.status != CUDNN_STATUS_SUCCESS) continue;
-    // The perf struct's flag, or the documented list: heuristics may leave the flag at its zero
-    // value, which reads as non-deterministic, and would then rule out everything.
-    if (options.deterministic && r.determinism != CUDNN_DETERMINISTIC &&
-        !Dir::documented_deterministic(r.algo))
+    // Deterministic means on cuDNN's documented list, always; and when the algorithms were run
+    // (Find), whose flag is measured, the flag too. The heuristics may leave the flag at its
+    // zero value, which reads as non-deterministic and would rule out everything.
+    if (options.deterministic && (!Dir::documented_deterministic(r.algo) ||
+                                  (options.benchmark && r.determinism != CUDNN_DETERMINISTIC)))
       continue;
     // cuDNN asks that the call be made with the math type it reports for the algorithm. Without
     // TF32 it is forced to FMA whatever is reported; an algorithm that cannot run that way
@@ -305,6 +306,10 @@ const ConvPlan& ConvPlanCache::get(Handles& h, const cpu::ConvGeom& g) {
   auto it = plans_.find(key);
   if (it == plans_.end())
     it = plans_.emplace(key, std::make_unique<ConvPlan>(h, g, options_)).first;
+  // The plan was made with one queue's handles and reserved its scratch there; another queue
+  // using it reserves its own here, so running out of memory shows now, not mid-call (a no-op
+  // once the scratch is large enough).
+  h.workspace(it->second->workspace_bytes());
   return *it->second;
 }
 

@@ -22,8 +22,10 @@ DeviceInfo device_info(int device);
 size_t memory_in_use(int device);
 
 // CUDA events on the legacy default stream (the ops' queue 0, which waits for every queue): the
-// time between two marks is the device time of all work queued between them, measured without
-// making the host wait inside a step.
+// time between two marks is the device time from the end of the work before the first to the end
+// of the work before the second, gaps included (a training step waits once for its loss, so the
+// gap while the host queues the backward pass counts, as it does in training). Marking adds no
+// synchronisation of its own.
 class StepTimer {
  public:
   explicit StepTimer(int device);

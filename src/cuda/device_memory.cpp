@@ -96,6 +96,13 @@ MemoryUse memory_use(int device) {
   return l.use[device];
 }
 
+void reset_peak(int device) {
+  Ledger& l = ledger();
+  const std::lock_guard lock(l.mutex);
+  MemoryUse& u = l.use[device];
+  u.peak = u.current;
+}
+
 void* device_alloc_zeroed(size_t bytes, int device, const std::string& what) {
   require_device(device, what);
   const CurrentDevice current(device);

@@ -45,6 +45,8 @@ struct MemoryUse {
   size_t current = 0, peak = 0;
 };
 MemoryUse memory_use(int device);
+// Starts a new peak from what is held now (alexnet-bench, before each measured net).
+void reset_peak(int device);
 void device_zero(void* p, size_t bytes, int device);
 // Any direction (host<->device, device<->device, across devices); `device` is the CUDA side
 // that issues it. Returns when the copy is done (host memory is pageable).

@@ -28,7 +28,7 @@ struct Net::Tower {
   Tensor r2, n2, s2, q2;
   Tensor r3, r4, r5, q5;
   Tensor a1, a2, a5;      // the pools' argmax (I32, shaped like q1, q2, q5)
-  Tensor r6, d6, r7, d7;  // fc after activation, after dropout
+  Tensor r6, d6, r7, d7;  // fc after activation, after dropout (d6, d7 used only when dropping)
   Tensor l8;              // this tower's logits
   // backward (gradients of the tensors of the same name)
   Tensor g_r1, g_n1, g_q1, g_r2, g_n2, g_q2, g_r3, g_r4, g_r5, g_q5, g_r6, g_r7, g_l8;
@@ -461,14 +461,14 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
         const ops::DropoutParams d{p_drop, seed, step,
                                    rng::kDropout + static_cast<uint32_t>(16 * index + t)};
         ops::dropout_forward(d, count(y), y, tw.*dropped);
-      } else {
-        tw.*dropped = y;  // inference (or p = 0): the same tensor
       }
     }
   };
+  // Without dropout (inference, or p = 0) the next layer reads the activations themselves.
+  const bool dropping = p_drop > 0;
   fc("fc6", 6, &Tower::q5, &Tower::w6, &Tower::b6, &Tower::r6, &Tower::d6);
-  fc("fc7", 7, &Tower::d6, &Tower::w7, &Tower::b7, &Tower::r7, &Tower::d7);
-  fc("fc8", 8, &Tower::d7, &Tower::w8, &Tower::b8, &Tower::l8, nullptr);
+  fc("fc7", 7, dropping ? &Tower::d6 : &Tower::r6, &Tower::w7, &Tower::b7, &Tower::r7, &Tower::d7);
+  fc("fc8", 8, dropping ? &Tower::d7 : &Tower::r7, &Tower::w8, &Tower::b8, &Tower::l8, nullptr);
 
   // The logits of all towers meet for one softmax over every class.
   for (int t = 0; t < T; ++t) {
@@ -555,10 +555,12 @@ void Net::backward() {
       ops::activation_backward(activation_, count(g), tw.*dx_act, g);
     }
   };
-  fc_back("fc8", 8, &Tower::d7, &Tower::g_l8, &Tower::w8, &Tower::b8, &Tower::part8, &Tower::g_r7,
-          &Tower::r7);
-  fc_back("fc7", 7, &Tower::d6, &Tower::g_r7, &Tower::w7, &Tower::b7, &Tower::part7, &Tower::g_r6,
-          &Tower::r6);
+  // The inputs fc7 and fc8 read in the training forward: after dropout, or without it (p = 0).
+  const bool dropping = p_drop > 0;
+  fc_back("fc8", 8, dropping ? &Tower::d7 : &Tower::r7, &Tower::g_l8, &Tower::w8, &Tower::b8,
+          &Tower::part8, &Tower::g_r7, &Tower::r7);
+  fc_back("fc7", 7, dropping ? &Tower::d6 : &Tower::r6, &Tower::g_r7, &Tower::w7, &Tower::b7,
+          &Tower::part7, &Tower::g_r6, &Tower::r6);
   fc_back("fc6", 6, &Tower::q5, &Tower::g_r6, &Tower::w6, &Tower::b6, &Tower::part6, &Tower::g_q5,
           nullptr);
 
