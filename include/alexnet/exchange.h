@@ -1,7 +1,9 @@
 // Where the towers talk (DESIGN §2, "The towers and the exchange"): a layer that reads "both"
 // halves needs every tower's activations (forward all-gather), and its input gradients are
-// computed by every tower and summed on the owner (backward reduce-scatter).
-// NCCL implements this across GPUs; towers that share a device (or the CPU) use the local one.
+// computed by every tower and summed on the owner (backward reduce-scatter). The batch goes from
+// tower 0's device to every tower, and the loss gradient back (broadcast).
+// NCCL implements this across GPUs; towers that share a device use the local one, and towers on
+// separate CPU devices (cpu:0, cpu:1) a copying one with the same sums in the same order.
 #pragma once
 
 #include <memory>
@@ -15,19 +17,31 @@ namespace alexnet {
 class Exchange {
  public:
   virtual ~Exchange() = default;
-  // own[r] is tower r's tensor; returns, for each tower t, its view of every tower's tensor
-  // (result[t][r]). `count` elements of each are valid.
+  // own[r] is tower r's tensor (on tower r's device); returns, for each tower t, its view of
+  // every tower's tensor (result[t][r], on tower t's device). `count` elements of each are
+  // valid. The views stay valid until the next call with the same `layer`.
   virtual std::vector<std::vector<Tensor>> all_gather(const char* layer,
                                                       const std::vector<Tensor>& own,
                                                       int64_t count) = 0;
-  // partial[t][r] is tower t's contribution to the gradient of tower r's tensor;
-  // out[r] = sum over t of partial[t][r] (first `count` elements), summed in tower order.
+  // partial[t][r] is tower t's contribution (on tower t's device) to the gradient of tower r's
+  // tensor; out[r] (on tower r's device) = sum over t of partial[t][r] (first `count`
+  // elements), summed in tower order.
   virtual void reduce_scatter(const char* layer, const std::vector<std::vector<Tensor>>& partial,
                               std::vector<Tensor>& out, int64_t count) = 0;
+  // `source` is on tower 0's device; returns each tower's view of it (result[t] on tower t's
+  // device), `count` elements valid, until the next call with the same `layer`.
+  virtual std::vector<Tensor> broadcast(const char* layer, const Tensor& source, int64_t count) = 0;
 };
 
-// Towers that share memory: the gather hands out the owners' tensors (no copy) and the
-// scatter is a sum in tower order.
-std::unique_ptr<Exchange> make_local_exchange();
+// Every tower on one device (or the one CPU): the gather and the broadcast hand out the
+// tensors themselves (no copy) and the scatter is a sum in tower order.
+std::unique_ptr<Exchange> make_local_exchange(int towers);
+
+// Towers on the given devices (one per tower): the local exchange when they are all one device;
+// a copying exchange when they are separate CPU devices (cpu:0, cpu:1): copies into buffers of
+// the receiving device, then the same sums in the same order, so the results are bit-identical
+// to one device. Towers on different GPUs need the NCCL exchange; mixing CPU and GPU towers is
+// refused (alexnet::Error).
+std::unique_ptr<Exchange> make_exchange(const std::vector<Device>& devices);
 
 }  // namespace alexnet

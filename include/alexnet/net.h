@@ -59,10 +59,13 @@ struct Profile {
 class Net {
  public:
   // Every tensor of the net (parameters, gradients, momentum, activations, logits) lives on
-  // `device`, both towers on the one device for now (per-tower placement, model.devices with
-  // two GPUs, is for later). F64 exists on the CPU only. Throws alexnet::Error naming the
+  // `device`, both towers there. F64 exists on the CPU only. Throws alexnet::Error naming the
   // config key when the shapes cannot work, and when the device cannot hold the net.
   Net(const Config& config, int batch_capacity, DType dtype = DType::f32, Device device = {});
+  // Tower t on devices[t] (one per tower: model.towers of them); the loss, logits and probs on
+  // devices[0]. Towers on different devices see each other only through the exchange
+  // (make_exchange): on the CPU, cpu:0 and cpu:1 hold separate memory and no op mixes them.
+  Net(const Config& config, int batch_capacity, DType dtype, std::vector<Device> devices);
   ~Net();
   Net(const Net&) = delete;
   Net& operator=(const Net&) = delete;
@@ -71,7 +74,8 @@ class Net {
   void init(uint64_t seed);
 
   // images (n, 3, S, S) ready for the network (mean subtracted, scaled), n <= capacity, on any
-  // device: a batch elsewhere is copied to the net's device first. labels (n) are host memory.
+  // device: a batch elsewhere is copied to tower 0's device first, and the exchange gives it
+  // to the other towers. labels (n) are host memory.
   // Training applies dropout (keyed by seed and step) and keeps what backward needs,
   // including a handle to `images` when they are on the net's device: leave them unchanged
   // until backward().
@@ -99,7 +103,8 @@ class Net {
   int num_classes() const { return classes_; }
   int input_size() const { return input_size_; }
   DType dtype() const { return dtype_; }
-  Device device() const { return device_; }
+  Device device() const { return device_; }  // tower 0's: where the batch and the loss are
+  const std::vector<Device>& devices() const { return devices_; }  // one per tower
 
   Profile* profile = nullptr;
 
@@ -108,6 +113,7 @@ class Net {
   struct Shapes;
   void build(const Config& c);
   void wait_for_other_towers();
+  Device tower_device(int t) const { return devices_[static_cast<size_t>(t)]; }
   Param& add_param(const std::string& name, std::vector<int64_t> whole_shape,
                    std::vector<int64_t> slice_shape, int tower, int64_t row0, int64_t col0,
                    bool is_bias);
@@ -115,12 +121,15 @@ class Net {
   Config config_;
   int towers_ = 2, capacity_ = 0, classes_ = 0, input_size_ = 0;
   DType dtype_;
-  Device device_;
+  std::vector<Device> devices_;  // per tower
+  Device device_;                // tower 0's
+  bool single_device_ = true;    // every tower on device_
   ops::Activation activation_ = ops::Activation::relu;
   std::vector<Param> params_;
   std::vector<Tower> tower_;
   std::unique_ptr<Exchange> exchange_;
-  Tensor logits_, dlogits_, probs_, last_images_;
+  Tensor logits_, dlogits_, probs_;
+  std::vector<Tensor> last_images_;  // per tower, on its device
   int last_n_ = 0;
   uint64_t last_seed_ = 0, last_step_ = 0;
   bool have_training_forward_ = false;

@@ -69,6 +69,10 @@ class Tensor {
   // The same tensor on `device`: a copy of the data (host<->device, or between devices), or
   // this very handle when it is already there.
   Tensor to(Device device) const;
+  // Copies the first `count` elements of `src` (all when count < 0) into this tensor's storage,
+  // from any device; same element type. Returns when the copy is done (for a GPU, after the
+  // work queued on the legacy default stream).
+  void copy_from(const Tensor& src, int64_t count = -1);
 
  private:
   Tensor to_copy(Device device) const;

@@ -48,9 +48,15 @@ std::string cuda_unavailable_reason(int index = 0);
 // device: ...").
 Device resolve_device(const std::string& device, const std::string& option);
 
-// The one device the net runs on: --device unless it is "auto", else model.devices (which must
-// name one device for both towers: towers on two GPUs come with the NCCL exchange).
-Device select_device(const std::string& device_option, const Config& config);
+// Where each tower runs (one device per tower, model.towers of them):
+// - --device other than "auto": every tower there;
+// - else model.devices: one entry for every tower, or one entry per tower ([cpu:0, cpu:1] puts
+//   the towers on two CPU devices with separate memory; [cuda:0, cuda:1] on two GPUs);
+// - "auto" (the default list) means every tower on cuda:0 when a GPU is usable, else the CPU.
+//   (Two GPUs for two towers once the NCCL exchange exists.)
+// A bad entry, a wrong number of entries or a GPU that is not usable: alexnet::Error naming
+// model.devices and the value.
+std::vector<Device> select_placement(const std::string& device_option, const Config& config);
 
 // resolve_device, for callers that only check the value.
 void check_device(const std::string& device, const std::string& option);

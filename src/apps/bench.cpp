@@ -147,6 +147,9 @@ void bench_config_cpu(const std::string& label, const alexnet::Config& config, i
       "\nstep (median): %.1f ms = %.1f images/s; layers %.1f ms, the rest (exchange, SGD "
       "update) %.1f ms\n",
       median * 1e3, B / median, layer_total * 1e3, (median - layer_total) * 1e3);
+  std::printf("achieved: %.1f GFLOP/s over the whole step (%.0f%% of sgemm)\n",
+              step_flops_per_image(w.net) * B / median / 1e9,
+              100.0 * step_flops_per_image(w.net) * B / median / 1e9 / sgemm);
 }
 
 #ifdef ALEXNET_HAVE_CUDA

@@ -51,14 +51,15 @@ using Clock = std::chrono::steady_clock;
 // towers; alexnet-bench times whole steps without it).
 class LayerClock {
  public:
-  LayerClock(Profile* p, Device device, const char* layer, bool backward)
-      : profile_(p), device_(device), layer_(layer), backward_(backward) {
-    if (profile_) ops::synchronize(device_);
+  LayerClock(Profile* p, const std::vector<Device>& devices, const char* layer, bool backward)
+      : profile_(p), devices_(devices), layer_(layer), backward_(backward) {
+    if (profile_)
+      for (const Device& d : devices_) ops::synchronize(d);
     start_ = Clock::now();
   }
   ~LayerClock() {
     if (!profile_) return;
-    ops::synchronize(device_);
+    for (const Device& d : devices_) ops::synchronize(d);
     const double s = std::chrono::duration<double>(Clock::now() - start_).count();
     auto& t = (*profile_)[layer_];
     (backward_ ? t.backward : t.forward) += s;
@@ -68,7 +69,7 @@ class LayerClock {
 
  private:
   Profile* profile_;
-  Device device_;
+  const std::vector<Device>& devices_;
   const char* layer_;
   bool backward_;
   Clock::time_point start_;
@@ -108,14 +109,27 @@ int64_t product(const std::vector<int64_t>& v) {
 
 // ---------------------------------------------------------------------------- construction
 Net::Net(const Config& config, int batch_capacity, DType dtype, Device device)
-    : config_(config), capacity_(batch_capacity), dtype_(dtype), device_(device) {
-  if (!device_.is_cpu() && dtype_ != DType::f32)
-    throw Error(std::string("a ") + dtype_name(dtype_) + " network on " + device_.str() +
-                ": the CUDA backend is F32 only (F64 runs on the CPU)");
-  build(config);
+    : Net(config, batch_capacity, dtype,
+          std::vector<Device>(static_cast<size_t>(std::max(config.model.towers, 1)), device)) {}
+
+Net::Net(const Config& config, int batch_capacity, DType dtype, std::vector<Device> devices)
+    : config_(config),
+      capacity_(batch_capacity),
+      dtype_(dtype),
+      devices_(std::move(devices)),
+      device_(devices_.empty() ? Device{} : devices_.front()) {
+  if (static_cast<int>(devices_.size()) != config.model.towers)
+    throw std::logic_error("Net: one device per tower expected");
   const auto& cu = config.cuda;
-  ops::set_gpu_options(device_, {static_cast<size_t>(cu.workspace_mb) << 20, cu.benchmark,
-                                 cu.deterministic, cu.tf32});
+  for (const Device& d : devices_) {
+    if (!d.is_cpu() && dtype_ != DType::f32)
+      throw Error(std::string("a ") + dtype_name(dtype_) + " network on " + d.str() +
+                  ": the CUDA backend is F32 only (F64 runs on the CPU)");
+    ops::set_gpu_options(
+        d, {static_cast<size_t>(cu.workspace_mb) << 20, cu.benchmark, cu.deterministic, cu.tf32});
+    single_device_ = single_device_ && d == device_;
+  }
+  build(config);
 }
 
 Net::~Net() = default;
@@ -132,9 +146,10 @@ Param& Net::add_param(const std::string& name, std::vector<int64_t> whole_shape,
   p.row0 = row0;
   p.col0 = col0;
   p.is_bias = is_bias;
-  p.value = Tensor(slice_shape, dtype_, device_);
-  p.grad = Tensor(slice_shape, dtype_, device_);
-  p.momentum = Tensor(slice_shape, dtype_, device_);
+  const Device d = tower_device(tower);
+  p.value = Tensor(slice_shape, dtype_, d);
+  p.grad = Tensor(slice_shape, dtype_, d);
+  p.momentum = Tensor(slice_shape, dtype_, d);
   params_.push_back(std::move(p));
   return params_.back();
 }
@@ -147,7 +162,7 @@ void Net::build(const Config& c) {
   activation_ = m.activation == "tanh" ? ops::Activation::tanh : ops::Activation::relu;
   const int T = towers_, N = capacity_;
   if (N < 1) throw Error("data.batch_size must be at least 1");
-  exchange_ = make_local_exchange();
+  exchange_ = make_exchange(devices_);
 
   // Per-tower widths (the config gives whole-net widths; it checked divisibility).
   const int f1 = m.conv1.filters / T, f2 = m.conv2.filters / T, f3 = m.conv3.filters / T,
@@ -184,7 +199,6 @@ void Net::build(const Config& c) {
                 k5 = m.conv5.kernel;
   const int64_t fc6_in = int64_t{f5} * q5 * q5;  // per input tower
   const auto DT = dtype_;
-  const Device D = device_;  // every tensor below lives there
 
   tower_.resize(static_cast<size_t>(T));
   // Parameters in checkpoint order, each whole tensor's slices together.
@@ -224,7 +238,9 @@ void Net::build(const Config& c) {
   both(&Tower::w8, "fc8.weight", {U8, U7}, {u8, u7}, u8, u7);
   own(&Tower::b8, "fc8.bias", {U8}, {u8}, true);
 
-  for (auto& tw : tower_) {
+  for (int t = 0; t < T; ++t) {
+    auto& tw = tower_[static_cast<size_t>(t)];
+    const Device D = tower_device(t);  // every tensor of the tower lives there
     tw.c1 = conv_geom(m.conv1, 3, s0, f1);
     tw.p1 = {1, f1, h1, h1, m.pool.size, m.pool.stride};
     tw.c2 = conv_geom(m.conv2, f1, q1, f2);
@@ -260,9 +276,11 @@ void Net::build(const Config& c) {
       tw.part8.push_back(Tensor({N, u7}, DT, D));
     }
   }
-  logits_ = Tensor({N, U8}, DT, D);
-  dlogits_ = Tensor({N, U8}, DT, D);
-  probs_ = Tensor({N, U8}, DT, D);
+  // The loss is computed on tower 0's device.
+  logits_ = Tensor({N, U8}, DT, device_);
+  dlogits_ = Tensor({N, U8}, DT, device_);
+  probs_ = Tensor({N, U8}, DT, device_);
+  last_images_.resize(static_cast<size_t>(T));
 }
 
 // ---------------------------------------------------------------------------- initialisation
@@ -340,18 +358,21 @@ void Net::scatter_whole(const std::string& name, bool momentum, const void* data
     Tensor& target = momentum ? p.momentum : p.value;
     // On a GPU the slice is assembled in host memory and uploaded as a whole; nothing else
     // holds a handle to a parameter's tensor, so the new one simply replaces it.
-    Tensor host = device_.is_cpu() ? target : Tensor(target.shape(), dtype_);
+    const Device d = target.device();
+    Tensor host = d.is_cpu() ? target : Tensor(target.shape(), dtype_);
     auto* dst = static_cast<std::byte*>(host.raw());
     for (int64_t i = 0; i < p.rows; ++i)
       std::memcpy(dst + i * p.cols * es, whole + ((p.row0 + i) * whole_cols + p.col0) * es,
                   static_cast<size_t>(p.cols) * es);
-    if (!device_.is_cpu()) target = host.to(device_);
+    if (!d.is_cpu()) target = host.to(d);
   }
 }
 
 // Before a tower reads the other towers' outputs (an all-gather), its queue waits for theirs.
 // (The reduce-scatters run on queue 0, which waits for every tower by itself.)
+// Towers on different devices are ordered by the exchange itself.
 void Net::wait_for_other_towers() {
+  if (!single_device_) return;
   for (int t = 0; t < towers_; ++t)
     for (int r = 0; r < towers_; ++r) ops::queue_wait(device_, t + 1, r + 1);
 }
@@ -360,9 +381,11 @@ void Net::wait_for_other_towers() {
 ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labels, int n,
                              bool train, uint64_t seed, uint64_t step) {
   if (n < 1 || n > capacity_) throw std::logic_error("batch larger than the net's capacity");
-  // The loaders of train, eval and predict augment on the net's device, so this is a handle;
-  // a host batch (tests, tools) is copied here, synchronously.
+  // The loaders of train, eval and predict augment on tower 0's device, so this is a handle; a
+  // host batch (tests, tools) is copied here, synchronously. Every tower sees the whole batch.
   const Tensor images = host_or_device_images.to(device_);
+  const std::vector<Tensor> tower_images =
+      exchange_->broadcast("images", images, images.numel() / images.dim(0) * n);
   const auto& m = config_.model;
   const ops::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
   const double p_drop = train ? m.dropout : 0.0;
@@ -374,7 +397,7 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
   };
   auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
   auto timed = [this](const char* layer, bool backward, auto&& body) {
-    LayerClock clock(profile, device_, layer, backward);
+    LayerClock clock(profile, devices_, layer, backward);
     body();
   };
 
@@ -382,11 +405,11 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
   // exchanges and the loss go to queue 0, which waits for both.
   for (int t = 0; t < T; ++t) {  // conv1, conv2: each tower on its own
     auto& tw = tower_[static_cast<size_t>(t)];
-    const ops::QueueScope queue(device_, t + 1);
+    const ops::QueueScope queue(tower_device(t), t + 1);
     const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
     timed("conv1", false, [&] {
-      ops::conv_forward_activation(activation_, g1, images, P(tw.w1).value, &P(tw.b1).value, tw.r1,
-                                   0.0);
+      ops::conv_forward_activation(activation_, g1, tower_images[static_cast<size_t>(t)],
+                                   P(tw.w1).value, &P(tw.b1).value, tw.r1, 0.0);
     });
     timed("lrn1", false,
           [&] { ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1); });
@@ -413,9 +436,9 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
   const auto in3 = gather("conv3", &Tower::q2);
   for (int t = 0; t < T; ++t) {  // conv3 reads both halves; conv4 and conv5 their own
     auto& tw = tower_[static_cast<size_t>(t)];
-    const ops::QueueScope queue(device_, t + 1);
+    const ops::QueueScope queue(tower_device(t), t + 1);
     {
-      LayerClock clock(profile, device_, "conv3", false);
+      LayerClock clock(profile, devices_, "conv3", false);
       // One convolution per input half, accumulated; the last one applies the activation.
       for (int r = 0; r < T; ++r) {
         const Tensor& x = in3[static_cast<size_t>(t)][static_cast<size_t>(r)];
@@ -429,12 +452,12 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
       }
     }
     {
-      LayerClock clock(profile, device_, "conv4", false);
+      LayerClock clock(profile, devices_, "conv4", false);
       ops::conv_forward_activation(activation_, with_n(tw.c4), tw.r3, P(tw.w4).value,
                                    &P(tw.b4).value, tw.r4, 0.0);
     }
     {
-      LayerClock clock(profile, device_, "conv5", false);
+      LayerClock clock(profile, devices_, "conv5", false);
       ops::conv_forward_activation(activation_, with_n(tw.c5), tw.r4, P(tw.w5).value,
                                    &P(tw.b5).value, tw.r5, 0.0);
     }
@@ -447,8 +470,8 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
                 size_t Tower::*b, Tensor Tower::*out, Tensor Tower::*dropped) {
     const auto in = gather(layer, input);
     for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(device_, t + 1);
-      LayerClock clock(profile, device_, layer, false);
+      const ops::QueueScope queue(tower_device(t), t + 1);
+      LayerClock clock(profile, devices_, layer, false);
       auto& tw = tower_[static_cast<size_t>(t)];
       Tensor& y = tw.*out;
       for (int r = 0; r < T; ++r)
@@ -470,18 +493,18 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
   fc("fc7", 7, dropping ? &Tower::d6 : &Tower::r6, &Tower::w7, &Tower::b7, &Tower::r7, &Tower::d7);
   fc("fc8", 8, dropping ? &Tower::d7 : &Tower::r7, &Tower::w8, &Tower::b8, &Tower::l8, nullptr);
 
-  // The logits of all towers meet for one softmax over every class.
-  for (int t = 0; t < T; ++t) {
-    const auto& tw = tower_[static_cast<size_t>(t)];
-    ops::copy_into_columns(n, tw.l8, logits_, t * tw.fc8_out);
-  }
+  // The logits of all towers meet on tower 0's device for one softmax over every class.
+  const auto l8 = gather("logits", &Tower::l8);
+  for (int t = 0; t < T; ++t)
+    ops::copy_into_columns(n, l8[0][static_cast<size_t>(t)], logits_,
+                           t * tower_[static_cast<size_t>(t)].fc8_out);
   ops::XentResult result;
   timed("loss", false, [&] {
     result = train ? ops::softmax_xent(n, logits_, labels, &dlogits_, nullptr)
                    : ops::softmax_xent(n, logits_, labels, nullptr, &probs_);
   });
   have_training_forward_ = train;
-  last_images_ = images;  // conv1's weight gradient needs it (a handle, not a copy)
+  last_images_ = tower_images;  // conv1's weight gradient needs them (handles, not copies)
   last_n_ = n;
   last_seed_ = seed;
   last_step_ = step;
@@ -504,15 +527,17 @@ void Net::backward() {
   auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
   auto tower = [&](int t) -> Tower& { return tower_[static_cast<size_t>(t)]; };
   auto timed = [this](const char* layer, bool backward, auto&& body) {
-    LayerClock clock(profile, device_, layer, backward);
+    LayerClock clock(profile, devices_, layer, backward);
     body();
   };
   auto at = [](auto& v, int i) -> auto& {
     return v[static_cast<size_t>(i)];
   };
 
+  // Each tower takes its columns of the loss gradient, sent from tower 0's device.
+  const std::vector<Tensor> dlogits = exchange_->broadcast("logits", dlogits_, count(dlogits_));
   for (int t = 0; t < T; ++t)
-    ops::copy_from_columns(n, dlogits_, t * tower(t).fc8_out, tower(t).g_l8);
+    ops::copy_from_columns(n, at(dlogits, t), t * tower(t).fc8_out, tower(t).g_l8);
 
   // A fully-connected layer reading both halves: weight gradients per input slice, and every
   // tower's share of each input gradient, summed on the owner by the exchange.
@@ -526,8 +551,8 @@ void Net::backward() {
     wait_for_other_towers();
     const auto in = exchange_->all_gather(layer, own, count(at(own, 0)));
     for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(device_, t + 1);
-      LayerClock clock(profile, device_, layer, true);
+      const ops::QueueScope queue(tower_device(t), t + 1);
+      LayerClock clock(profile, devices_, layer, true);
       auto& tw = tower(t);
       ops::fc_backward_weights(n, at(at(in, t), 0), tw.*dy, P(at(tw.*w, 0)).grad, &P(tw.*b).grad,
                                0.0);
@@ -543,8 +568,8 @@ void Net::backward() {
     if (!dx_act) return;
     // Through the previous layer's dropout and activation (in place on the gradient).
     for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(device_, t + 1);
-      LayerClock clock(profile, device_, layer, true);
+      const ops::QueueScope queue(tower_device(t), t + 1);
+      LayerClock clock(profile, devices_, layer, true);
       auto& tw = tower(t);
       Tensor& g = tw.*dx;
       if (p_drop > 0) {
@@ -566,16 +591,16 @@ void Net::backward() {
 
   for (int t = 0; t < T; ++t) {  // conv5, conv4 (own), then conv3's weights and shares
     auto& tw = tower(t);
-    const ops::QueueScope queue(device_, t + 1);
+    const ops::QueueScope queue(tower_device(t), t + 1);
     timed("pool5", true, [&] { ops::maxpool_backward(with_n(tw.p5), tw.a5, tw.g_q5, tw.g_r5); });
     {
-      LayerClock clock(profile, device_, "conv5", true);
+      LayerClock clock(profile, devices_, "conv5", true);
       ops::activation_backward(activation_, count(tw.r5), tw.r5, tw.g_r5);
       ops::conv_backward_filter(with_n(tw.c5), tw.r4, tw.g_r5, P(tw.w5).grad, &P(tw.b5).grad, 0.0);
       ops::conv_backward_data(with_n(tw.c5), tw.g_r5, P(tw.w5).value, tw.g_r4, 0.0);
     }
     {
-      LayerClock clock(profile, device_, "conv4", true);
+      LayerClock clock(profile, devices_, "conv4", true);
       ops::activation_backward(activation_, count(tw.r4), tw.r4, tw.g_r4);
       ops::conv_backward_filter(with_n(tw.c4), tw.r3, tw.g_r4, P(tw.w4).grad, &P(tw.b4).grad, 0.0);
       ops::conv_backward_data(with_n(tw.c4), tw.g_r4, P(tw.w4).value, tw.g_r3, 0.0);
@@ -587,8 +612,8 @@ void Net::backward() {
     wait_for_other_towers();
     const auto in = exchange_->all_gather("conv3", own, count(at(own, 0)));
     for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(device_, t + 1);
-      LayerClock clock(profile, device_, "conv3", true);
+      const ops::QueueScope queue(tower_device(t), t + 1);
+      LayerClock clock(profile, devices_, "conv3", true);
       auto& tw = tower(t);
       ops::activation_backward(activation_, count(tw.r3), tw.r3, tw.g_r3);
       for (int r = 0; r < T; ++r) {
@@ -605,7 +630,7 @@ void Net::backward() {
 
   for (int t = 0; t < T; ++t) {  // conv2, conv1: own again
     auto& tw = tower(t);
-    const ops::QueueScope queue(device_, t + 1);
+    const ops::QueueScope queue(tower_device(t), t + 1);
     const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
     timed("pool2", true, [&] { ops::maxpool_backward(with_n(tw.p2), tw.a2, tw.g_q2, tw.g_n2); });
     timed("lrn2", true, [&] {
@@ -625,7 +650,8 @@ void Net::backward() {
     timed("conv1", true, [&] {
       ops::activation_backward(activation_, count(tw.r1), tw.r1, tw.g_r1);
       // conv1's input is the image: no gradient needed there.
-      ops::conv_backward_filter(g1, last_images_, tw.g_r1, P(tw.w1).grad, &P(tw.b1).grad, 0.0);
+      ops::conv_backward_filter(g1, at(last_images_, t), tw.g_r1, P(tw.w1).grad, &P(tw.b1).grad,
+                                0.0);
     });
   }
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 
@@ -144,6 +145,17 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(Device device) const {
   if (device == device_ || !buffer_) return *this;
   return to_copy(device);
+}
+
+void Tensor::copy_from(const Tensor& src, int64_t count) {
+  if (count < 0) count = src.numel();
+  if (src.dtype() != dtype_ || count > numel_ || count > src.numel())
+    throw std::logic_error("copy_from: " + std::to_string(count) + " elements of a " +
+                           dtype_name(src.dtype()) + " tensor " + src.shape_str() + " into a " +
+                           dtype_name(dtype_) + " tensor " + shape_str());
+  if (count > 0)
+    copy_bytes(raw(), device_, src.raw(), src.device(),
+               static_cast<size_t>(count) * dtype_size(dtype_));
 }
 
 Tensor Tensor::to_copy(Device device) const {

@@ -35,23 +35,27 @@ Device resolve_device(const std::string& device, const std::string& option) {
   return d;
 }
 
-Device select_device(const std::string& device_option, const Config& config) {
-  if (device_option != "auto" || config.model.devices.empty())
-    return resolve_device(device_option, "--device");  // the command line wins
-  std::set<std::string> named;                         // the distinct devices the list names
-  Device device;
-  for (const auto& d : config.model.devices) {
-    device = resolve_device(d, "model.devices");
-    named.insert(device.str());
+std::vector<Device> select_placement(const std::string& device_option, const Config& config) {
+  const auto towers = static_cast<size_t>(config.model.towers);
+  const auto& list = config.model.devices;
+  if (device_option != "auto" || list.empty())  // the command line wins
+    return std::vector<Device>(towers, resolve_device(device_option, "--device"));
+  if (list.size() == 1)
+    return std::vector<Device>(towers, resolve_device(list[0], "model.devices"));
+  if (list.size() != towers) {
+    std::string names;
+    for (const auto& d : list) names += (names.empty() ? "" : ", ") + d;
+    throw Error("model.devices = [" + names + "]: " + std::to_string(list.size()) +
+                " devices for " + std::to_string(towers) +
+                " towers (model.towers); name one device for all towers, or one per tower");
   }
-  if (named.size() > 1) {
-    std::string list;
-    for (const auto& d : config.model.devices) list += (list.empty() ? "" : ", ") + d;
-    throw Error("model.devices = [" + list +
-                "]: towers on different GPUs are not supported yet; name one device for both "
-                "towers (or use --device)");
+  std::vector<Device> placement;
+  for (const auto& d : list) {
+    const Device resolved = resolve_device(d, "model.devices");  // checks the spelling and GPU
+    // cpu:N stays itself here: two CPU devices are two separate memories.
+    placement.push_back(resolved.is_cpu() && d != "auto" ? Device::parse(d) : resolved);
   }
-  return device;
+  return placement;
 }
 
 void check_device(const std::string& device, const std::string& option) {

@@ -5,12 +5,19 @@
 namespace alexnet {
 
 void sgd_step(Net& net, const Config::Optim& optim, double lr) {
-  std::vector<ops::SgdTensor> tensors;
-  for (auto& p : net.params()) {
-    const double decay = (p.is_bias && !optim.decay_biases) ? 0.0 : optim.weight_decay;
-    tensors.push_back({&p.value, &p.momentum, &p.grad, decay});
+  // One update per device (a tower's parameters live on its device).
+  std::vector<Device> distinct;
+  for (const Device& d : net.devices())
+    if (std::find(distinct.begin(), distinct.end(), d) == distinct.end()) distinct.push_back(d);
+  for (const Device& device : distinct) {
+    std::vector<ops::SgdTensor> tensors;
+    for (auto& p : net.params()) {
+      if (!(p.value.device() == device)) continue;
+      const double decay = (p.is_bias && !optim.decay_biases) ? 0.0 : optim.weight_decay;
+      tensors.push_back({&p.value, &p.momentum, &p.grad, decay});
+    }
+    ops::sgd_update_all(lr, optim.momentum, tensors);
   }
-  ops::sgd_update_all(lr, optim.momentum, tensors);
 }
 
 LrState initial_lr_state(const Config::Optim& optim) {

@@ -2,6 +2,7 @@
 // epoch, LR divided on a plateau), with checkpoints that resume bit for bit.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -211,7 +212,8 @@ int run_training(const TrainOptions& opt) {
   }
   // Both towers on one device (--device, else model.devices); refused here, before the run
   // directory is touched, when it is not usable.
-  const Device device = select_device(opt.device, config);
+  const std::vector<Device> placement = select_placement(opt.device, config);
+  const Device device = placement.front();  // where batches are augmented and the loss computed
 
   if (!resuming && has_checkpoints(dir))
     throw Error("run directory '" + dir.root +
@@ -228,7 +230,7 @@ int run_training(const TrainOptions& opt) {
   if (steps_per_epoch < 1)
     throw Error("the training set has " + std::to_string(train_data->size()) +
                 " images, fewer than data.batch_size = " + std::to_string(B));
-  Net net(config, B, DType::f32, device);
+  Net net(config, B, DType::f32, placement);
   prepare_run_dir(dir);
   TrainState state;
   DataStats stats;
@@ -251,7 +253,15 @@ int run_training(const TrainOptions& opt) {
   report.line(resuming ? format("resuming %s at epoch %d, step %lld", ckpt.path.c_str(),
                                 state.epoch + 1, (long long)state.step)
                        : "training " + config.name + " into " + dir.root);
-  report.line("device: " + device.str());
+  if (std::all_of(placement.begin(), placement.end(), [&](Device d) { return d == device; })) {
+    report.line("device: " + device.str());
+  } else {
+    std::string towers;
+    for (size_t t = 0; t < placement.size(); ++t)
+      towers.append(t ? ", " : "")
+          .append("tower " + std::to_string(t) + " on " + placement[t].str());
+    report.line("devices: " + towers);
+  }
   report.line(layer_table_text(net));
 
   const int64_t total_steps =

@@ -52,16 +52,30 @@ TEST(DeviceSelect, CudaWithoutAGpuIsRefused) {
 }
 
 TEST(DeviceSelect, ModelDevicesWhenTheOptionIsAuto) {
-  const Device cpu{};
-  EXPECT_EQ(select_device("auto", with_devices({"cpu"})), cpu);
-  EXPECT_EQ(select_device("auto", with_devices({"cpu:0", "cpu:1"})), cpu);  // both on the CPU
-  EXPECT_EQ(select_device("cpu", with_devices({"cuda:999"})), cpu);         // the command line wins
-  const auto missing = error_of([] { select_device("auto", with_devices({"cuda:999"})); });
+  const Device cpu{}, cpu1{Device::Kind::cpu, 1};
+  using Placement = std::vector<Device>;
+  EXPECT_EQ(select_placement("auto", with_devices({"cpu"})), (Placement{cpu, cpu}));
+  // Two CPU devices: separate memories, kept apart.
+  EXPECT_EQ(select_placement("auto", with_devices({"cpu:0", "cpu:1"})), (Placement{cpu, cpu1}));
+  // The command line wins, for every tower.
+  EXPECT_EQ(select_placement("cpu", with_devices({"cuda:999"})), (Placement{cpu, cpu}));
+  EXPECT_EQ(select_placement("auto", with_devices({"auto"})).size(), 2u);
+  const auto missing = error_of([] { select_placement("auto", with_devices({"cuda:999"})); });
   EXPECT_NE(missing.find("model.devices = 'cuda:999': no usable CUDA device"), std::string::npos)
       << missing;
+  const auto three = error_of([] {
+    select_placement("auto", with_devices({"cpu", "cpu", "cpu"}));
+  });
+  EXPECT_NE(three.find("model.devices = [cpu, cpu, cpu]: 3 devices for 2 towers"),
+            std::string::npos)
+      << three;
+  const auto bad = error_of([] { select_placement("auto", with_devices({"cpu", "gpu1"})); });
+  EXPECT_NE(bad.find("model.devices = 'gpu1'"), std::string::npos) << bad;
   if (have_gpu()) {
-    EXPECT_EQ(select_device("auto", with_devices({"cuda:0", "cuda:0"})),
-              (Device{Device::Kind::cuda, 0}));
+    const Device gpu0{Device::Kind::cuda, 0};
+    EXPECT_EQ(select_placement("auto", with_devices({"cuda:0", "cuda:0"})),
+              (Placement{gpu0, gpu0}));
+    EXPECT_EQ(select_placement("auto", with_devices({"auto"})), (Placement{gpu0, gpu0}));
   }
 }
 

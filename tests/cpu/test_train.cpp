@@ -89,6 +89,47 @@ void expect_same_checkpoint(const std::string& a, const std::string& b) {
     EXPECT_EQ(fa.metadata.at(key), fb.metadata.at(key)) << key;
 }
 
+// The towers on two CPU devices (separate memory, talking through the copying exchange) give
+// the same bits as both on one; and a checkpoint moves between the placements in either
+// direction: K steps on one placement, resumed for K more on the other, ends where 2K steps
+// straight end.
+TEST(Train, ResumeMovesBetweenPlacements) {
+  const auto dir = test::temp_dir("placement");
+  auto sets = [](int steps, const char* devices) {
+    auto s = with_steps(steps);
+    s.push_back(std::string("model.devices=") + devices);
+    return s;
+  };
+  // --device auto, so that model.devices decides (the test runner passes --device cpu otherwise).
+  auto train_args = [](const std::string& out, std::vector<std::string> s) {
+    auto args = small(out, std::move(s));
+    args.insert(args.end(), {"--device", "auto"});
+    return args;
+  };
+  const char* one = "[cpu]";
+  const char* two = "[cpu:0,cpu:1]";
+  const auto on_two = run(train_args(dir + "/straight-two", sets(2 * kSteps, two)), dir);
+  ASSERT_EQ(on_two.exit_code, 0) << on_two.err;
+  EXPECT_NE(on_two.out.find("devices: tower 0 on cpu, tower 1 on cpu:1"), std::string::npos)
+      << on_two.out;
+  const auto on_one = run(train_args(dir + "/straight-one", sets(2 * kSteps, one)), dir);
+  ASSERT_EQ(on_one.exit_code, 0) << on_one.err;
+  expect_same_checkpoint(dir + "/straight-one/checkpoints/last.safetensors",
+                         dir + "/straight-two/checkpoints/last.safetensors");
+  for (const auto& [first, then] : {std::pair{two, one}, std::pair{one, two}}) {
+    const std::string out = dir + "/split-" + std::string(first == one ? "one" : "two");
+    ASSERT_EQ(run(train_args(out, sets(kSteps, first)), dir).exit_code, 0);
+    auto args = train_args(out, sets(2 * kSteps, then));
+    args.push_back("--resume");
+    args.push_back("auto");
+    const auto r = run(args, dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    SCOPED_TRACE(std::string("first ") + first + ", then " + then);
+    expect_same_checkpoint(dir + "/straight-one/checkpoints/last.safetensors",
+                           out + "/checkpoints/last.safetensors");
+  }
+}
+
 TEST(Train, ResumeAfterMaxStepsIsBitIdentical) {
   const auto dir = test::temp_dir("resume");
   auto straight = run(small(dir + "/straight", with_steps(2 * kSteps)), dir);
