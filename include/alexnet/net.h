@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,17 @@ struct LayerInfo {
   std::string output;        // "96x55x55" (whole net)
   int64_t params = 0;        // whole net
   double forward_flops = 0;  // per image, whole net (multiply-add = 2)
+};
+
+// What one training step of a full batch sends between the towers at one exchange point: the
+// bytes the towers receive from each other (what NCCL moves between two GPUs; nothing moves when
+// the towers share a device).
+struct ExchangePoint {
+  std::string name;     // "images", "conv3", "fc6", "fc7", "fc8", "logits"
+  std::string forward;  // what the forward pass sends: "all-gather of pool2's output", ...
+  int64_t forward_bytes = 0;
+  std::string backward;  // and the backward pass
+  int64_t backward_bytes = 0;
 };
 
 // Seconds spent per layer (conv1, lrn1, pool1, ..., fc8, loss) in the order first timed,
@@ -98,6 +110,7 @@ class Net {
   const Tensor& logits() const { return logits_; }  // (capacity, classes) of the last forward
   const Tensor& probs() const { return probs_; }    // its softmax, after an inference forward
   std::vector<LayerInfo> layer_table() const;
+  std::vector<ExchangePoint> exchange_table() const;
   int towers() const { return towers_; }
   int batch_capacity() const { return capacity_; }
   int num_classes() const { return classes_; }
@@ -130,6 +143,8 @@ class Net {
   std::unique_ptr<Exchange> exchange_;
   Tensor logits_, dlogits_, probs_;
   std::vector<Tensor> last_images_;  // per tower, on its device
+  // The last forward's all-gathers by layer: result[t][r] (alexnet/exchange.h).
+  std::map<std::string, std::vector<std::vector<Tensor>>> gathered_;
   int last_n_ = 0;
   uint64_t last_seed_ = 0, last_step_ = 0;
   bool have_training_forward_ = false;

@@ -113,6 +113,26 @@ double print_layer_table(const alexnet::Profile& profile, const alexnet::Net& ne
   return layer_total;
 }
 
+// Bytes between the towers per step at each exchange point (what two GPUs would move).
+void print_exchange_table(const alexnet::Net& net) {
+  std::printf(
+      "\nexchange per step (batch %d): bytes the towers receive from each other, what NCCL moves "
+      "between two GPUs%s\n\n",
+      net.batch_capacity(),
+      net.devices().size() > 1 && net.devices()[0] == net.devices()[1]
+          ? " (here both towers share a device: nothing is copied)"
+          : "");
+  std::printf("| point | forward | bytes | backward | bytes |\n|---|---|---:|---|---:|\n");
+  int64_t total = 0;
+  for (const auto& e : net.exchange_table()) {
+    std::printf("| %s | %s | %lld | %s | %lld |\n", e.name.c_str(), e.forward.c_str(),
+                static_cast<long long>(e.forward_bytes), e.backward.c_str(),
+                static_cast<long long>(e.backward_bytes));
+    total += e.forward_bytes + e.backward_bytes;
+  }
+  std::printf("| all | | | | %.1f MB |\n", static_cast<double>(total) / 1e6);
+}
+
 // Multiply-adds of one training step per image: forward, and backward's weight and input
 // gradients (conv1 has no input gradient).
 double step_flops_per_image(const alexnet::Net& net) {
@@ -150,6 +170,7 @@ void bench_config_cpu(const std::string& label, const alexnet::Config& config, i
   std::printf("achieved: %.1f GFLOP/s over the whole step (%.0f%% of sgemm)\n",
               step_flops_per_image(w.net) * B / median / 1e9,
               100.0 * step_flops_per_image(w.net) * B / median / 1e9 / sgemm);
+  if (w.net.towers() > 1) print_exchange_table(w.net);
 }
 
 #ifdef ALEXNET_HAVE_CUDA
@@ -216,6 +237,7 @@ void bench_config_cuda(const std::string& label, const alexnet::Config& config, 
       "device memory: peak %s in our allocations (tensors, scratch, staging); %s more in use "
       "on the device than before the net (cudaMemGetInfo, with cuDNN's and cuBLAS's own)\n",
       mib(ours.peak - ours_before).c_str(), mib(in_use_after - in_use_before).c_str());
+  if (w.net.towers() > 1) print_exchange_table(w.net);
 }
 
 // The real input pipeline: packed JPEGs decoded on data.workers threads, each batch uploaded

@@ -430,7 +430,9 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
     wait_for_other_towers();
     for (int t = 0; t < T; ++t)
       own[static_cast<size_t>(t)] = tower_[static_cast<size_t>(t)].*member;
-    return exchange_->all_gather(layer, own, count(own[0]));
+    auto views = exchange_->all_gather(layer, own, count(own[0]));
+    gathered_[layer] = views;  // backward reads the same inputs: no second exchange
+    return views;
   };
 
   const auto in3 = gather("conv3", &Tower::q2);
@@ -543,13 +545,10 @@ void Net::backward() {
   // tower's share of each input gradient, summed on the owner by the exchange.
   std::vector<std::vector<Tensor>> partial(static_cast<size_t>(T));
   std::vector<Tensor> summed(static_cast<size_t>(T));
-  auto fc_back = [&](const char* layer, int index, Tensor Tower::*input, Tensor Tower::*dy,
-                     std::vector<size_t> Tower::*w, size_t Tower::*b,
-                     std::vector<Tensor> Tower::*part, Tensor Tower::*dx, Tensor Tower::*dx_act) {
-    std::vector<Tensor> own(static_cast<size_t>(T));
-    for (int t = 0; t < T; ++t) at(own, t) = tower(t).*input;
-    wait_for_other_towers();
-    const auto in = exchange_->all_gather(layer, own, count(at(own, 0)));
+  auto fc_back = [&](const char* layer, int index, Tensor Tower::*dy, std::vector<size_t> Tower::*w,
+                     size_t Tower::*b, std::vector<Tensor> Tower::*part, Tensor Tower::*dx,
+                     Tensor Tower::*dx_act) {
+    const auto& in = gathered_.at(layer);  // the inputs the training forward gathered
     for (int t = 0; t < T; ++t) {
       const ops::QueueScope queue(tower_device(t), t + 1);
       LayerClock clock(profile, devices_, layer, true);
@@ -580,14 +579,9 @@ void Net::backward() {
       ops::activation_backward(activation_, count(g), tw.*dx_act, g);
     }
   };
-  // The inputs fc7 and fc8 read in the training forward: after dropout, or without it (p = 0).
-  const bool dropping = p_drop > 0;
-  fc_back("fc8", 8, dropping ? &Tower::d7 : &Tower::r7, &Tower::g_l8, &Tower::w8, &Tower::b8,
-          &Tower::part8, &Tower::g_r7, &Tower::r7);
-  fc_back("fc7", 7, dropping ? &Tower::d6 : &Tower::r6, &Tower::g_r7, &Tower::w7, &Tower::b7,
-          &Tower::part7, &Tower::g_r6, &Tower::r6);
-  fc_back("fc6", 6, &Tower::q5, &Tower::g_r6, &Tower::w6, &Tower::b6, &Tower::part6, &Tower::g_q5,
-          nullptr);
+  fc_back("fc8", 8, &Tower::g_l8, &Tower::w8, &Tower::b8, &Tower::part8, &Tower::g_r7, &Tower::r7);
+  fc_back("fc7", 7, &Tower::g_r7, &Tower::w7, &Tower::b7, &Tower::part7, &Tower::g_r6, &Tower::r6);
+  fc_back("fc6", 6, &Tower::g_r6, &Tower::w6, &Tower::b6, &Tower::part6, &Tower::g_q5, nullptr);
 
   for (int t = 0; t < T; ++t) {  // conv5, conv4 (own), then conv3's weights and shares
     auto& tw = tower(t);
@@ -607,10 +601,7 @@ void Net::backward() {
     }
   }
   {
-    std::vector<Tensor> own(static_cast<size_t>(T));
-    for (int t = 0; t < T; ++t) at(own, t) = tower(t).q2;
-    wait_for_other_towers();
-    const auto in = exchange_->all_gather("conv3", own, count(at(own, 0)));
+    const auto& in = gathered_.at("conv3");
     for (int t = 0; t < T; ++t) {
       const ops::QueueScope queue(tower_device(t), t + 1);
       LayerClock clock(profile, devices_, "conv3", true);
@@ -654,6 +645,31 @@ void Net::backward() {
                                 0.0);
     });
   }
+}
+
+// ---------------------------------------------------------------------------- the exchanges
+std::vector<ExchangePoint> Net::exchange_table() const {
+  const auto& tw = tower_.front();
+  const int64_t T = towers_, N = capacity_, es = static_cast<int64_t>(dtype_size(dtype_));
+  // An all-gather (or reduce-scatter) of a per-tower tensor of `e` elements per sample: every
+  // tower receives the other towers' tensors (or shares).
+  auto both_ways = [&](int64_t e) { return T * (T - 1) * e * N * es; };
+  const auto& c1 = tw.c1;
+  const int64_t image = int64_t{3} * c1.h * c1.w, q2 = int64_t{tw.c3.c} * tw.c3.h * tw.c3.w;
+  const int64_t classes = tw.fc8_out * T;
+  return {
+      {"images", "broadcast of the batch", (T - 1) * image * N * es, "", 0},
+      {"conv3", "all-gather of pool2's output", both_ways(q2),
+       "reduce-scatter of its input gradient", both_ways(q2)},
+      {"fc6", "all-gather of pool5's output", both_ways(tw.fc6_in),
+       "reduce-scatter of its input gradient", both_ways(tw.fc6_in)},
+      {"fc7", "all-gather of fc6's output", both_ways(tw.fc6_out),
+       "reduce-scatter of its input gradient", both_ways(tw.fc6_out)},
+      {"fc8", "all-gather of fc7's output", both_ways(tw.fc7_out),
+       "reduce-scatter of its input gradient", both_ways(tw.fc7_out)},
+      {"logits", "all-gather of the logits", both_ways(tw.fc8_out),
+       "broadcast of the loss gradient", (T - 1) * classes * N * es},
+  };
 }
 
 // ---------------------------------------------------------------------------- the table

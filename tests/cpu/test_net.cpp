@@ -270,5 +270,28 @@ TEST(Net, PaperShapesAndParameterCount) {
   EXPECT_EQ(tensors[10].second, (std::vector<int64_t>{4096, 9216}));
 }
 
+// The bytes two towers on two GPUs send each other per step of 128, by hand from the paper's
+// shapes: each tower receives the other's half (x 2 towers, x 4 bytes).
+TEST(Net, PaperExchangeBytesPerStep) {
+  Config c;
+  Net net(c, 128);
+  const auto table = net.exchange_table();
+  ASSERT_EQ(table.size(), 6u);
+  auto row = [&](const std::string& name) {
+    for (const auto& e : table)
+      if (e.name == name) return e;
+    ADD_FAILURE() << "no exchange point " << name;
+    return ExchangePoint{};
+  };
+  EXPECT_EQ(row("images").forward_bytes, int64_t{3} * 227 * 227 * 128 * 4);     // to tower 1
+  EXPECT_EQ(row("conv3").forward_bytes, int64_t{2} * 128 * 13 * 13 * 128 * 4);  // pool2 halves
+  EXPECT_EQ(row("conv3").backward_bytes, row("conv3").forward_bytes);
+  EXPECT_EQ(row("fc6").forward_bytes, int64_t{2} * 128 * 6 * 6 * 128 * 4);  // pool5 halves
+  EXPECT_EQ(row("fc7").forward_bytes, int64_t{2} * 2048 * 128 * 4);
+  EXPECT_EQ(row("fc8").backward_bytes, int64_t{2} * 2048 * 128 * 4);
+  EXPECT_EQ(row("logits").forward_bytes, int64_t{2} * 500 * 128 * 4);
+  EXPECT_EQ(row("logits").backward_bytes, int64_t{1000} * 128 * 4);  // the loss gradient
+}
+
 }  // namespace
 }  // namespace alexnet
