@@ -124,6 +124,7 @@ struct Config {
     bool benchmark = false;     // time every cuDNN algorithm once per shape instead of heuristics
     bool deterministic = true;  // bit-reproducible algorithms only, so a resumed run is exact
     bool tf32 = false;          // TF32 tensor cores in conv and fc (~1e-3 relative error)
+    double exchange_timeout_s = 300;  // an NCCL collective not done by then ends the run
     bool operator==(const Cuda&) const = default;
   } cuda;
 

@@ -40,8 +40,9 @@ std::unique_ptr<Exchange> make_local_exchange(int towers);
 // Towers on the given devices (one per tower): the local exchange when they are all one device;
 // a copying exchange when they are separate CPU devices (cpu:0, cpu:1): copies into buffers of
 // the receiving device, then the same sums in the same order, so the results are bit-identical
-// to one device. Towers on different GPUs need the NCCL exchange; mixing CPU and GPU towers is
+// to one device; the NCCL exchange (src/cuda/nccl_exchange.h) for different GPUs, which ends the
+// run when a collective fails or takes longer than `timeout_s`. Mixing CPU and GPU towers is
 // refused (alexnet::Error).
-std::unique_ptr<Exchange> make_exchange(const std::vector<Device>& devices);
+std::unique_ptr<Exchange> make_exchange(const std::vector<Device>& devices, double timeout_s = 300);
 
 }  // namespace alexnet

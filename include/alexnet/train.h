@@ -52,8 +52,8 @@ Device resolve_device(const std::string& device, const std::string& option);
 // - --device other than "auto": every tower there;
 // - else model.devices: one entry for every tower, or one entry per tower ([cpu:0, cpu:1] puts
 //   the towers on two CPU devices with separate memory; [cuda:0, cuda:1] on two GPUs);
-// - "auto" (the default list) means every tower on cuda:0 when a GPU is usable, else the CPU.
-//   (Two GPUs for two towers once the NCCL exchange exists.)
+// - "auto" (the default list): two towers on cuda:0 and cuda:1 when two GPUs are usable, else
+//   every tower on cuda:0 when one is, else on the CPU.
 // A bad entry, a wrong number of entries or a GPU that is not usable: alexnet::Error naming
 // model.devices and the value.
 std::vector<Device> select_placement(const std::string& device_option, const Config& config);

@@ -320,6 +320,10 @@ std::vector<KeySpec> make_key_table() {
   k.push_back({.key = "cuda.tf32",
                .field = ALEXNET_FIELD(cuda.tf32),
                .meaning = "GPU: TF32 tensor cores for conv and fc (faster, ~1e-3 relative error)"});
+  k.push_back({.key = "cuda.exchange_timeout_s",
+               .field = ALEXNET_FIELD(cuda.exchange_timeout_s),
+               .range = kPositive,
+               .meaning = "two GPUs: seconds an NCCL exchange may take before the run is ended"});
   return k;
 }
 

@@ -337,6 +337,11 @@ void queue_wait(int device, int waiter, int producer) {
   AX_CUDA_CHECK(cudaStreamWaitEvent(w.stream, e, 0));
 }
 
+void* queue_stream(int device, int queue) {
+  On on(device);
+  return queue_handles(on.ctx, queue).stream;
+}
+
 void synchronize(int device) {
   const gpu::CurrentDevice current(device);
   AX_CUDA_CHECK(cudaDeviceSynchronize());

@@ -85,6 +85,9 @@ void set_options(int device, size_t workspace_limit, bool benchmark, bool determ
 // Selects this thread's queue for `device`; returns the one selected before. Never throws.
 int set_queue(int device, int queue) noexcept;
 void queue_wait(int device, int waiter, int producer);
+// The CUDA stream of `queue` on `device` (a cudaStream_t; null is the legacy default stream),
+// for the NCCL exchange, which orders its own stream against the queues with events.
+void* queue_stream(int device, int queue);
 void synchronize(int device);
 
 }  // namespace alexnet::gpu_ops

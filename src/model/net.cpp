@@ -162,7 +162,7 @@ void Net::build(const Config& c) {
   activation_ = m.activation == "tanh" ? ops::Activation::tanh : ops::Activation::relu;
   const int T = towers_, N = capacity_;
   if (N < 1) throw Error("data.batch_size must be at least 1");
-  exchange_ = make_exchange(devices_);
+  exchange_ = make_exchange(devices_, c.cuda.exchange_timeout_s);
 
   // Per-tower widths (the config gives whole-net widths; it checked divisibility).
   const int f1 = m.conv1.filters / T, f2 = m.conv2.filters / T, f3 = m.conv3.filters / T,

@@ -40,6 +40,10 @@ std::vector<Device> select_placement(const std::string& device_option, const Con
   const auto& list = config.model.devices;
   if (device_option != "auto" || list.empty())  // the command line wins
     return std::vector<Device>(towers, resolve_device(device_option, "--device"));
+  // auto: two GPUs for two towers when two are usable (the paper's placement), else one device.
+  if (list.size() == 1 && list[0] == "auto" && towers == 2 && cuda_unavailable_reason(0).empty() &&
+      cuda_unavailable_reason(1).empty())
+    return {Device{Device::Kind::cuda, 0}, Device{Device::Kind::cuda, 1}};
   if (list.size() == 1)
     return std::vector<Device>(towers, resolve_device(list[0], "model.devices"));
   if (list.size() != towers) {

@@ -193,6 +193,7 @@ TEST(Config, KeyList) {
       "cuda.benchmark",
       "cuda.deterministic",
       "cuda.tf32",
+      "cuda.exchange_timeout_s",
   };
   EXPECT_EQ(config_keys(), expected);
 }

@@ -1,0 +1,262 @@
+// The NCCL exchange. Ordering: each collective runs on a communication stream per GPU that waits
+// (by event) for the work already queued on that GPU's main queue and on its tower's queue; both
+// queues then wait (by event) for the collective before anything queued after it. A watchdog
+// thread follows every collective until it is done, and aborts the communicators when NCCL
+// reports an error or a collective outlives the timeout, so a dead peer ends the run instead of
+// hanging it.
+#include "src/cuda/nccl_exchange.h"
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+
+#include "alexnet/cuda_check.h"
+#include "alexnet/error.h"
+#include "src/cuda/device_memory.h"
+#include "src/cuda/ops_cuda.h"
+
+namespace alexnet::gpu {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class NcclExchange final : public Exchange {
+ public:
+  NcclExchange(std::vector<Device> devices, double timeout_s)
+      : devices_(std::move(devices)), timeout_s_(timeout_s) {
+    const size_t ranks = devices_.size();
+    std::vector<int> list;
+    for (const Device& d : devices_) list.push_back(d.index);
+    comms_.resize(ranks, nullptr);
+    AX_CUDA_CHECK(ncclCommInitAll(comms_.data(), static_cast<int>(ranks), list.data()));
+    for (size_t t = 0; t < ranks; ++t) {
+      const CurrentDevice current(devices_[t].index);
+      cudaStream_t s = nullptr;
+      // Non-blocking: it must not wait for the legacy default stream of its GPU, only for the
+      // events it is given.
+      AX_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+      streams_.push_back(s);
+    }
+    watchdog_ = std::thread([this] { watch(); });
+  }
+
+  ~NcclExchange() override {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    watchdog_.join();
+    for (size_t t = 0; t < streams_.size(); ++t) {
+      int previous = -1;
+      (void)cudaGetDevice(&previous);
+      (void)cudaSetDevice(devices_[t].index);
+      if (!failed_) (void)cudaStreamSynchronize(streams_[t]);
+      (void)cudaStreamDestroy(streams_[t]);
+      (void)cudaSetDevice(previous);
+    }
+    for (auto& p : pending_) (void)cudaEventDestroy(p.done);
+    for (ncclComm_t c : comms_)
+      if (c != nullptr) (void)(failed_ ? ncclCommAbort(c) : ncclCommDestroy(c));
+  }
+
+  std::vector<std::vector<Tensor>> all_gather(const char* layer, const std::vector<Tensor>& own,
+                                              int64_t count) override {
+    check_failed();
+    const size_t ranks = devices_.size();
+    std::vector<std::vector<Tensor>> out(ranks, std::vector<Tensor>(ranks));
+    for (size_t t = 0; t < ranks; ++t)
+      for (size_t r = 0; r < ranks; ++r)
+        out[t][r] = t == r ? own[r] : buffer("gather", layer, t, r, own[r]);
+    begin();
+    AX_CUDA_CHECK(ncclGroupStart());
+    // One broadcast per owner: every rank receives into a tensor of its own (an all-gather would
+    // need one contiguous receive buffer); the same bytes move.
+    for (size_t r = 0; r < ranks; ++r)
+      for (size_t t = 0; t < ranks; ++t)
+        AX_CUDA_CHECK(ncclBroadcast(own[r].raw(), out[t][r].raw(), static_cast<size_t>(count),
+                                    type(own[r]), static_cast<int>(r), comms_[t], streams_[t]));
+    AX_CUDA_CHECK(ncclGroupEnd());
+    end("all-gather", layer);
+    return out;
+  }
+
+  void reduce_scatter(const char* layer, const std::vector<std::vector<Tensor>>& partial,
+                      std::vector<Tensor>& out, int64_t count) override {
+    check_failed();
+    const size_t ranks = devices_.size();
+    begin();
+    AX_CUDA_CHECK(ncclGroupStart());
+    // One reduction per owner r of the shares partial[t][r] (with two towers a sum of two, so
+    // the order NCCL adds in cannot change the result).
+    for (size_t r = 0; r < ranks; ++r)
+      for (size_t t = 0; t < ranks; ++t)
+        AX_CUDA_CHECK(ncclReduce(partial[t][r].raw(), t == r ? out[r].raw() : nullptr,
+                                 static_cast<size_t>(count), type(partial[t][r]), ncclSum,
+                                 static_cast<int>(r), comms_[t], streams_[t]));
+    AX_CUDA_CHECK(ncclGroupEnd());
+    end("reduce-scatter", layer);
+  }
+
+  std::vector<Tensor> broadcast(const char* layer, const Tensor& source, int64_t count) override {
+    check_failed();
+    std::vector<Tensor> out;
+    for (size_t t = 0; t < devices_.size(); ++t)
+      out.push_back(t == 0 ? source : buffer("broadcast", layer, t, 0, source));
+    begin();
+    AX_CUDA_CHECK(ncclGroupStart());
+    for (size_t t = 0; t < devices_.size(); ++t)
+      AX_CUDA_CHECK(ncclBroadcast(source.raw(), out[t].raw(), static_cast<size_t>(count),
+                                  type(source), 0, comms_[t], streams_[t]));
+    AX_CUDA_CHECK(ncclGroupEnd());
+    end("broadcast", layer);
+    return out;
+  }
+
+ private:
+  struct Pending {
+    cudaEvent_t done;
+    int rank;
+    std::string what;
+    Clock::time_point queued;
+  };
+
+  static ncclDataType_t type(const Tensor& t) {
+    if (t.dtype() != DType::f32) throw std::logic_error("the NCCL exchange moves F32 tensors only");
+    return ncclFloat32;
+  }
+
+  // The receiving tower's buffer for (what, layer, to, from), shaped like `like`.
+  Tensor buffer(const char* what, const char* layer, size_t to, size_t from, const Tensor& like) {
+    Tensor& b = buffers_[{what, layer, to, from}];
+    if (!b.defined() || b.shape() != like.shape())
+      b = Tensor(like.shape(), like.dtype(), devices_[to], like.layout());
+    return b;
+  }
+
+  // Each communication stream waits for what its GPU's main queue and tower queue hold now.
+  void begin() {
+    for (size_t t = 0; t < devices_.size(); ++t) {
+      const int device = devices_[t].index;
+      const CurrentDevice current(device);
+      for (const int queue : {0, static_cast<int>(t) + 1}) {
+        cudaEvent_t e = nullptr;
+        AX_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+        AX_CUDA_CHECK(
+            cudaEventRecord(e, static_cast<cudaStream_t>(gpu_ops::queue_stream(device, queue))));
+        AX_CUDA_CHECK(cudaStreamWaitEvent(streams_[t], e, 0));
+        AX_CUDA_CHECK(cudaEventDestroy(e));  // released once the wait no longer needs it
+      }
+    }
+  }
+
+  // The queues wait for the collective; the watchdog follows it.
+  void end(const char* op, const char* layer) {
+    for (size_t t = 0; t < devices_.size(); ++t) {
+      const int device = devices_[t].index;
+      const CurrentDevice current(device);
+      cudaEvent_t done = nullptr;
+      AX_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+      AX_CUDA_CHECK(cudaEventRecord(done, streams_[t]));
+      for (const int queue : {0, static_cast<int>(t) + 1})
+        AX_CUDA_CHECK(cudaStreamWaitEvent(
+            static_cast<cudaStream_t>(gpu_ops::queue_stream(device, queue)), done, 0));
+      const std::lock_guard lock(mutex_);
+      pending_.push_back({done, static_cast<int>(t),
+                          std::string("NCCL ") + op + " of " + layer + " on " + devices_[t].str() +
+                              " (tower " + std::to_string(t) + ")",
+                          Clock::now()});
+    }
+    wake_.notify_all();
+  }
+
+  void check_failed() {
+    if (failed_) {
+      const std::lock_guard lock(mutex_);
+      throw Error(failure_);
+    }
+  }
+
+  // The watchdog: retires finished collectives, and on an NCCL error or a timeout aborts every
+  // communicator (which ends the collectives in flight, so waiting streams go on) and says why.
+  void watch() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      wake_.wait_for(lock, std::chrono::milliseconds(20));
+      if (failed_) continue;
+      while (!pending_.empty()) {
+        Pending& p = pending_.front();
+        int previous = -1;
+        (void)cudaGetDevice(&previous);
+        (void)cudaSetDevice(devices_[static_cast<size_t>(p.rank)].index);
+        const cudaError_t status = cudaEventQuery(p.done);
+        (void)cudaSetDevice(previous);
+        if (status == cudaSuccess) {
+          (void)cudaEventDestroy(p.done);
+          pending_.pop_front();
+          continue;
+        }
+        if (status != cudaErrorNotReady) (void)cudaGetLastError();
+        std::string why;
+        for (size_t t = 0; t < comms_.size() && why.empty(); ++t) {
+          ncclResult_t async = ncclSuccess;
+          if (ncclCommGetAsyncError(comms_[t], &async) == ncclSuccess && async != ncclSuccess &&
+              async != ncclInProgress)
+            why = std::string("NCCL reports ") + ncclGetErrorString(async) + " on " +
+                  devices_[t].str();
+        }
+        const double waited = std::chrono::duration<double>(Clock::now() - p.queued).count();
+        if (why.empty() && status != cudaErrorNotReady)
+          why = std::string("CUDA reports ") + cudaGetErrorString(status);
+        if (why.empty() && waited > timeout_s_)
+          why = "not done after " + std::to_string(static_cast<int>(waited)) +
+                " s (cuda.exchange_timeout_s = " + std::to_string(timeout_s_) +
+                "): a GPU stopped answering";
+        if (why.empty()) break;  // still running, within time
+        failure_ = p.what + ": " + why + "; the run is ended (the last checkpoint is intact)";
+        for (ncclComm_t c : comms_) (void)ncclCommAbort(c);
+        failed_ = true;
+        std::fprintf(stderr, "alexnet: %s\n", failure_.c_str());
+        std::fflush(stderr);
+        break;
+      }
+    }
+  }
+
+  std::vector<Device> devices_;
+  double timeout_s_;
+  std::vector<ncclComm_t> comms_;
+  std::vector<cudaStream_t> streams_;
+  std::map<std::tuple<std::string, std::string, size_t, size_t>, Tensor> buffers_;
+
+  std::mutex mutex_;  // guards pending_, failure_, stopping_
+  std::condition_variable wake_;
+  std::deque<Pending> pending_;
+  std::string failure_;
+  std::atomic<bool> failed_{false};
+  bool stopping_ = false;
+  std::thread watchdog_;
+};
+
+}  // namespace
+
+std::unique_ptr<Exchange> make_nccl_exchange(const std::vector<Device>& devices, double timeout_s) {
+  for (size_t t = 0; t < devices.size(); ++t)
+    for (size_t r = 0; r < t; ++r)
+      if (devices[t].is_cpu() || devices[t] == devices[r])
+        throw Error("the NCCL exchange needs one GPU per tower, all different (got " +
+                    devices[r].str() + " and " + devices[t].str() + ")");
+  return std::make_unique<NcclExchange>(devices, timeout_s);
+}
+
+}  // namespace alexnet::gpu
