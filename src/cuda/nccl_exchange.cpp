@@ -218,10 +218,14 @@ class NcclExchange final : public Exchange {
         const double waited = std::chrono::duration<double>(Clock::now() - p.queued).count();
         if (why.empty() && status != cudaErrorNotReady)
           why = std::string("CUDA reports ") + cudaGetErrorString(status);
-        if (why.empty() && waited > timeout_s_)
-          why = "not done after " + std::to_string(static_cast<int>(waited)) +
-                " s (cuda.exchange_timeout_s = " + std::to_string(timeout_s_) +
-                "): a GPU stopped answering";
+        if (why.empty() && waited > timeout_s_) {
+          char text[160];
+          std::snprintf(text, sizeof text,
+                        "not done after %.0f s (cuda.exchange_timeout_s = %g): a GPU stopped "
+                        "answering",
+                        waited, timeout_s_);
+          why = text;
+        }
         if (why.empty()) break;  // still running, within time
         failure_ = p.what + ": " + why + "; the run is ended (the last checkpoint is intact)";
         for (ncclComm_t c : comms_) (void)ncclCommAbort(c);
