@@ -62,18 +62,21 @@ struct Workload {
   std::vector<int32_t> labels;
 
   Workload(const alexnet::Config& c, alexnet::Device device)
+      : Workload(c, std::vector<alexnet::Device>(static_cast<size_t>(c.model.towers), device)) {}
+  // Tower t on placement[t]; the batch on tower 0's device.
+  Workload(const alexnet::Config& c, const std::vector<alexnet::Device>& placement)
       : config(c),
         B(c.data.batch_size),
-        net(c, B, alexnet::DType::f32, device),
+        net(c, B, alexnet::DType::f32, placement),
         data(alexnet::make_source(c, alexnet::Split::train)),
         stats(alexnet::compute_stats(*data, std::min<int64_t>(64, data->size()), 2)),
-        images({B, 3, net.input_size(), net.input_size()}, alexnet::DType::f32, device),
+        images({B, 3, net.input_size(), net.input_size()}, alexnet::DType::f32, net.device()),
         labels(static_cast<size_t>(B)) {
     using namespace alexnet;
     net.init(c.seed);
     std::vector<int64_t> idx(static_cast<size_t>(B));
     std::iota(idx.begin(), idx.end(), 0);
-    BatchLoader loader(*data, stats, c, B, device);
+    BatchLoader loader(*data, stats, c, B, net.device());
     loader.decode(idx.data(), B, labels.data());
     loader.augment_train(B, 0, images);
   }
@@ -238,6 +241,27 @@ void bench_config_cuda(const std::string& label, const alexnet::Config& config, 
       "on the device than before the net (cudaMemGetInfo, with cuDNN's and cuBLAS's own)\n",
       mib(ours.peak - ours_before).c_str(), mib(in_use_after - in_use_before).c_str());
   if (w.net.towers() > 1) print_exchange_table(w.net);
+}
+
+// The paper's placement, tower t on GPU t through NCCL, beside both towers on one GPU: images/s
+// by wall clock over the same number of steps, each run ending with every GPU synchronised.
+void bench_two_gpus(const alexnet::Config& config, int steps) {
+  using namespace alexnet;
+  const Device gpu0{Device::Kind::cuda, 0}, gpu1{Device::Kind::cuda, 1};
+  auto rate = [&](const std::vector<Device>& placement) {
+    Workload w(config, placement);
+    for (int s = 0; s < kGpuWarmupSteps; ++s) w.step(static_cast<uint64_t>(s));
+    for (const Device& d : placement) ops::synchronize(d);
+    const auto start = Clock::now();
+    for (int s = 0; s < steps; ++s) w.step(static_cast<uint64_t>(kGpuWarmupSteps + s));
+    for (const Device& d : placement) ops::synchronize(d);
+    return steps * w.B / seconds_since(start);
+  };
+  const double one = rate({gpu0, gpu0}), two = rate({gpu0, gpu1});
+  std::printf(
+      "\n### two GPUs: batch %d, %d steps, wall clock\n\none GPU (both towers on cuda:0): %.1f "
+      "images/s\ntwo GPUs (cuda:0, cuda:1, NCCL): %.1f images/s (x%.2f)\n",
+      config.data.batch_size, steps, one, two, two / one);
 }
 
 // The real input pipeline: packed JPEGs decoded on data.workers threads, each batch uploaded
@@ -532,6 +556,9 @@ int main(int argc, char** argv) {
       bench_end_to_end(loader_dir, e2e, steps, dev);
     }
     for (const auto& [label, config] : measured) bench_config_cuda(label, config, steps, dev, info);
+    // Two GPUs, where there are two, for the paper network.
+    if (configs.empty() && !packed && cuda_unavailable_reason(1).empty())
+      bench_two_gpus(paper_config(), steps);
 #endif
     return 0;
   });
