@@ -140,8 +140,8 @@ void augment_batch(const AugmentGeom& g, const uint8_t* images, const float* mea
 // v <- momentum*v - decay*lr*w - lr*grad;  w <- w + v
 template <class T>
 void sgd_update(int64_t count, double lr, double momentum, double decay, T* w, T* v, const T* grad);
-// The same over many tensors in one pass: tensor k is segments[k] (kernels/sgd.cuh), `total`
-// elements in all. Bit-identical to one sgd_update per tensor.
+// The same over many tensors: tensor k is segments[k] (kernels/sgd.cuh), `total` elements in
+// all. Bit-identical to one sgd_update per tensor (on the GPU it is one launch of SgdUpdateAll).
 template <class T>
 void sgd_update_all(double lr, double momentum, const kernels::SgdSegment<T>* segments, int count,
                     int64_t total);

@@ -6,6 +6,8 @@
 
 #include "alexnet/cpu_ops.h"
 #include "alexnet/ops.h"
+#include "kernels/for_each.h"
+#include "kernels/sgd.cuh"
 
 namespace alexnet::cpu {
 namespace {
@@ -71,6 +73,26 @@ void all_at_once_matches_one_by_one(DType dtype) {
       ASSERT_EQ(w1[k].data<T>()[i], w2[k].data<T>()[i]) << "tensor " << k << " element " << i;
       ASSERT_EQ(v1[k].data<T>()[i], v2[k].data<T>()[i]) << "tensor " << k << " element " << i;
     }
+}
+
+// The GPU's one-launch functor, run here over the same segments: the segment search must send
+// every element to its own tensor, including around an empty tensor.
+TEST(Sgd, OneLaunchFunctorFindsEachElementsTensor) {
+  std::vector<float> w = {1, 2, 3, 4, 5, 6}, v(6, 0.0f), g = {1, 1, 1, 1, 1, 1};
+  std::vector<float> w_ref = w, v_ref = v;
+  // tensors [0, 2), [2, 2) (empty), [2, 5), [5, 6) with decays 0, 9, 0.5, 0
+  const std::vector<kernels::SgdSegment<float>> segments = {
+      {w.data(), v.data(), g.data(), 0, 0.0f},
+      {w.data() + 2, v.data() + 2, g.data() + 2, 2, 9.0f},
+      {w.data() + 2, v.data() + 2, g.data() + 2, 2, 0.5f},
+      {w.data() + 5, v.data() + 5, g.data() + 5, 5, 0.0f}};
+  kernels::for_each_index(6, kernels::SgdUpdateAll<float>{0.1f, 0.9f, segments.data(), 4});
+  const double decays[] = {0, 0, 0.5, 0.5, 0.5, 0};
+  for (int i = 0; i < 6; ++i) {
+    sgd_update(1, 0.1, 0.9, decays[i], w_ref.data() + i, v_ref.data() + i, g.data() + i);
+    EXPECT_EQ(w[static_cast<size_t>(i)], w_ref[static_cast<size_t>(i)]) << "element " << i;
+    EXPECT_EQ(v[static_cast<size_t>(i)], v_ref[static_cast<size_t>(i)]) << "element " << i;
+  }
 }
 
 TEST(Sgd, AllTensorsAtOnceMatchesOneByOneFloat) {
