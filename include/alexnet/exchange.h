@@ -31,6 +31,11 @@ class Exchange {
   // `source` is on tower 0's device; returns each tower's view of it (result[t] on tower t's
   // device), `count` elements valid, until the next call with the same `layer`.
   virtual std::vector<Tensor> broadcast(const char* layer, const Tensor& source, int64_t count) = 0;
+  // Work queued after this on the towers' queues waits for the last exchange of `layer`. Its
+  // results may be used only after this call, and its inputs must stay unchanged until then;
+  // in between, the towers may queue work that does not touch either (the weight gradients
+  // while the input gradients are exchanged). Nothing for the exchanges that finish at once.
+  virtual void wait(const char* layer) { (void)layer; }
 };
 
 // Every tower on one device (or the one CPU): the gather and the broadcast hand out the

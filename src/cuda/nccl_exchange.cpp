@@ -1,7 +1,8 @@
 // The NCCL exchange. Ordering: each collective runs on a communication stream per GPU that waits
 // (by event) for the work already queued on that GPU's main queue and on its tower's queue; both
-// queues then wait (by event) for the collective before anything queued after it. A watchdog
-// thread follows every collective until it is done, and aborts the communicators when NCCL
+// queues wait (by event) for it when the net calls wait(layer), so the work queued in between
+// (the weight gradients of the layer whose input gradients are being exchanged) overlaps it. A
+// watchdog thread follows every collective until it is done, and aborts the communicators when NCCL
 // reports an error or a collective outlives the timeout, so a dead peer ends the run instead of
 // hanging it.
 #include "src/cuda/nccl_exchange.h"
@@ -66,6 +67,8 @@ class NcclExchange final : public Exchange {
       (void)cudaSetDevice(previous);
     }
     for (auto& p : pending_) (void)cudaEventDestroy(p.done);
+    for (auto& [layer, events] : ready_)
+      for (cudaEvent_t e : events) (void)cudaEventDestroy(e);
     for (ncclComm_t c : comms_)
       if (c != nullptr) (void)(failed_ ? ncclCommAbort(c) : ncclCommDestroy(c));
   }
@@ -160,17 +163,19 @@ class NcclExchange final : public Exchange {
     }
   }
 
-  // The queues wait for the collective; the watchdog follows it.
+  // Marks the end of the collective for wait(layer); the watchdog follows it.
   void end(const char* op, const char* layer) {
+    std::vector<cudaEvent_t>& ready = ready_[layer];
+    ready.resize(devices_.size(), nullptr);
     for (size_t t = 0; t < devices_.size(); ++t) {
       const int device = devices_[t].index;
       const CurrentDevice current(device);
-      cudaEvent_t done = nullptr;
+      if (ready[t] == nullptr)
+        AX_CUDA_CHECK(cudaEventCreateWithFlags(&ready[t], cudaEventDisableTiming));
+      AX_CUDA_CHECK(cudaEventRecord(ready[t], streams_[t]));
+      cudaEvent_t done = nullptr;  // the watchdog's, destroyed by it once complete
       AX_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
       AX_CUDA_CHECK(cudaEventRecord(done, streams_[t]));
-      for (const int queue : {0, static_cast<int>(t) + 1})
-        AX_CUDA_CHECK(cudaStreamWaitEvent(
-            static_cast<cudaStream_t>(gpu_ops::queue_stream(device, queue)), done, 0));
       const std::lock_guard lock(mutex_);
       pending_.push_back({done, static_cast<int>(t),
                           std::string("NCCL ") + op + " of " + layer + " on " + devices_[t].str() +
@@ -178,6 +183,18 @@ class NcclExchange final : public Exchange {
                           Clock::now()});
     }
     wake_.notify_all();
+  }
+
+  void wait(const char* layer) override {
+    const auto it = ready_.find(layer);
+    if (it == ready_.end()) return;
+    for (size_t t = 0; t < devices_.size(); ++t) {
+      const int device = devices_[t].index;
+      const CurrentDevice current(device);
+      for (const int queue : {0, static_cast<int>(t) + 1})
+        AX_CUDA_CHECK(cudaStreamWaitEvent(
+            static_cast<cudaStream_t>(gpu_ops::queue_stream(device, queue)), it->second[t], 0));
+    }
   }
 
   void check_failed() {
@@ -242,6 +259,7 @@ class NcclExchange final : public Exchange {
   std::vector<ncclComm_t> comms_;
   std::vector<cudaStream_t> streams_;
   std::map<std::tuple<std::string, std::string, size_t, size_t>, Tensor> buffers_;
+  std::map<std::string, std::vector<cudaEvent_t>> ready_;  // per layer, per rank: see wait()
 
   std::mutex mutex_;  // guards pending_, failure_, stopping_
   std::condition_variable wake_;

@@ -386,6 +386,7 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
   const Tensor images = host_or_device_images.to(device_);
   const std::vector<Tensor> tower_images =
       exchange_->broadcast("images", images, images.numel() / images.dim(0) * n);
+  exchange_->wait("images");
   const auto& m = config_.model;
   const ops::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
   const double p_drop = train ? m.dropout : 0.0;
@@ -431,6 +432,7 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
     for (int t = 0; t < T; ++t)
       own[static_cast<size_t>(t)] = tower_[static_cast<size_t>(t)].*member;
     auto views = exchange_->all_gather(layer, own, count(own[0]));
+    exchange_->wait(layer);
     gathered_[layer] = views;  // backward reads the same inputs: no second exchange
     return views;
   };
@@ -538,6 +540,7 @@ void Net::backward() {
 
   // Each tower takes its columns of the loss gradient, sent from tower 0's device.
   const std::vector<Tensor> dlogits = exchange_->broadcast("logits", dlogits_, count(dlogits_));
+  exchange_->wait("logits");
   for (int t = 0; t < T; ++t)
     ops::copy_from_columns(n, at(dlogits, t), t * tower(t).fc8_out, tower(t).g_l8);
 
@@ -549,21 +552,27 @@ void Net::backward() {
                      size_t Tower::*b, std::vector<Tensor> Tower::*part, Tensor Tower::*dx,
                      Tensor Tower::*dx_act) {
     const auto& in = gathered_.at(layer);  // the inputs the training forward gathered
+    // The input-gradient shares first, so that their exchange runs while the towers compute
+    // their weight gradients (on two GPUs; elsewhere the order changes no number).
     for (int t = 0; t < T; ++t) {
       const ops::QueueScope queue(tower_device(t), t + 1);
       LayerClock clock(profile, devices_, layer, true);
       auto& tw = tower(t);
-      ops::fc_backward_weights(n, at(at(in, t), 0), tw.*dy, P(at(tw.*w, 0)).grad, &P(tw.*b).grad,
-                               0.0);
-      for (int r = 0; r < T; ++r) {
-        if (r > 0)
-          ops::fc_backward_weights(n, at(at(in, t), r), tw.*dy, P(at(tw.*w, r)).grad, nullptr, 0.0);
+      for (int r = 0; r < T; ++r)
         ops::fc_backward_data(n, tw.*dy, P(at(tw.*w, r)).value, at(tw.*part, r), 0.0);
-      }
       at(partial, t) = tw.*part;
       at(summed, t) = tw.*dx;
     }
     exchange_->reduce_scatter(layer, partial, summed, count(at(summed, 0)));
+    for (int t = 0; t < T; ++t) {
+      const ops::QueueScope queue(tower_device(t), t + 1);
+      LayerClock clock(profile, devices_, layer, true);
+      auto& tw = tower(t);
+      for (int r = 0; r < T; ++r)
+        ops::fc_backward_weights(n, at(at(in, t), r), tw.*dy, P(at(tw.*w, r)).grad,
+                                 r == 0 ? &P(tw.*b).grad : nullptr, 0.0);
+    }
+    exchange_->wait(layer);
     if (!dx_act) return;
     // Through the previous layer's dropout and activation (in place on the gradient).
     for (int t = 0; t < T; ++t) {
@@ -602,21 +611,29 @@ void Net::backward() {
   }
   {
     const auto& in = gathered_.at("conv3");
+    // As in fc_back: the shares of the input gradient, their exchange, then the filter
+    // gradients while it runs.
     for (int t = 0; t < T; ++t) {
       const ops::QueueScope queue(tower_device(t), t + 1);
       LayerClock clock(profile, devices_, "conv3", true);
       auto& tw = tower(t);
       ops::activation_backward(activation_, count(tw.r3), tw.r3, tw.g_r3);
-      for (int r = 0; r < T; ++r) {
-        ops::conv_backward_filter(with_n(tw.c3), at(at(in, t), r), tw.g_r3, P(at(tw.w3, r)).grad,
-                                  r == 0 ? &P(tw.b3).grad : nullptr, 0.0);
+      for (int r = 0; r < T; ++r)
         ops::conv_backward_data(with_n(tw.c3), tw.g_r3, P(at(tw.w3, r)).value, at(tw.part3, r),
                                 0.0);
-      }
       at(partial, t) = tw.part3;
       at(summed, t) = tw.g_q2;
     }
     exchange_->reduce_scatter("conv3", partial, summed, count(tower(0).g_q2));
+    for (int t = 0; t < T; ++t) {
+      const ops::QueueScope queue(tower_device(t), t + 1);
+      LayerClock clock(profile, devices_, "conv3", true);
+      auto& tw = tower(t);
+      for (int r = 0; r < T; ++r)
+        ops::conv_backward_filter(with_n(tw.c3), at(at(in, t), r), tw.g_r3, P(at(tw.w3, r)).grad,
+                                  r == 0 ? &P(tw.b3).grad : nullptr, 0.0);
+    }
+    exchange_->wait("conv3");
   }
 
   for (int t = 0; t < T; ++t) {  // conv2, conv1: own again

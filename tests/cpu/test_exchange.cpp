@@ -59,6 +59,7 @@ TEST_P(ExchangeConformance, AllGatherGivesEveryTowerEveryTensorOnItsOwnDevice) {
     const std::vector<Tensor> own = {filled(devices()[0], n, 1.0f + shift),
                                      filled(devices()[1], n, -100.0f - shift)};
     const auto got = exchange_->all_gather("fc6", own, count);
+    exchange_->wait("fc6");  // the results may be read only after it
     ASSERT_EQ(got.size(), 2u);
     for (size_t t = 0; t < 2; ++t) {
       ASSERT_EQ(got[t].size(), 2u);
@@ -81,6 +82,7 @@ TEST_P(ExchangeConformance, ReduceScatterSumsOnTheOwner) {
       partial[t].push_back(filled(devices()[t], n, static_cast<float>(10 * t + r) + 0.5f));
   std::vector<Tensor> out = {filled(devices()[0], n, 7.0f), filled(devices()[1], n, 7.0f)};
   exchange_->reduce_scatter("conv3", partial, out, count);
+  exchange_->wait("conv3");
   for (size_t r = 0; r < 2; ++r) {
     EXPECT_EQ(out[r].device(), devices()[r]);
     const auto a = values(partial[0][r], n), b = values(partial[1][r], n), got = values(out[r], n);
@@ -95,6 +97,7 @@ TEST_P(ExchangeConformance, ReduceScatterSumsOnTheOwner) {
 TEST_P(ExchangeConformance, BroadcastGivesEveryTowerTowerZerosTensor) {
   const Tensor source = filled(devices()[0], 30, 3.0f);
   const auto got = exchange_->broadcast("images", source, 30);
+  exchange_->wait("images");
   ASSERT_EQ(got.size(), 2u);
   for (size_t t = 0; t < 2; ++t) {
     EXPECT_EQ(got[t].device(), devices()[t]);
