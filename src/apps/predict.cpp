@@ -1,8 +1,9 @@
 // alexnet-predict: the top-k classes of image files, as the checkpoint's network sees them:
 // each image resized (shorter side S) and centre-cropped as in evaluation, then the centre
-// crop or the average of the paper's ten crops.
+// crop or the average of the paper's ten crops. --sheet draws them as a contact sheet.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <numeric>
 
 #include "alexnet/checkpoint.h"
@@ -10,6 +11,7 @@
 #include "alexnet/error.h"
 #include "alexnet/image.h"
 #include "alexnet/json.h"
+#include "alexnet/plots.h"
 #include "alexnet/train.h"
 #include "kernels/augment.cuh"
 #include "src/apps/common.h"
@@ -34,7 +36,38 @@ class NoFiles final : public DataSource {
 struct Prediction {
   std::string image, error;
   std::vector<std::pair<int, double>> top;  // class, probability
+  cv::Mat thumbnail;                        // the S x S image the net saw (for --sheet)
 };
+
+// The class the image's folder names (train/n01440764/x.JPEG, val/3-dress/y.JPEG), or -1.
+int folder_class(const std::string& image, const std::vector<std::string>& classes,
+                 const std::vector<std::string>& names) {
+  const std::string folder = std::filesystem::path(image).parent_path().filename().string();
+  for (size_t c = 0; c < classes.size(); ++c)
+    if (classes[c] == folder || (c < names.size() && names[c] == folder))
+      return static_cast<int>(c);
+  return -1;
+}
+
+void write_sheet(const std::string& path, const std::vector<Prediction>& predictions,
+                 const Checkpoint& ckpt) {
+  std::vector<SheetEntry> entries;
+  for (const auto& p : predictions) {
+    if (!p.error.empty()) continue;
+    SheetEntry e;
+    e.image = p.thumbnail;
+    e.caption = std::filesystem::path(p.image).filename().string();
+    const int truth = folder_class(p.image, ckpt.classes, ckpt.class_names);
+    e.true_known = truth >= 0;
+    if (e.true_known) e.true_name = ckpt.class_names[static_cast<size_t>(truth)];
+    for (size_t k = 0; k < p.top.size(); ++k) {
+      e.top.emplace_back(ckpt.class_names[static_cast<size_t>(p.top[k].first)], p.top[k].second);
+      if (p.top[k].first == truth) e.true_rank = static_cast<int>(k);
+    }
+    entries.push_back(std::move(e));
+  }
+  write_png(path, draw_prediction_sheet(entries));
+}
 
 }  // namespace
 }  // namespace alexnet
@@ -56,6 +89,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({1, 10}))
       ->capture_default_str();
   app.add_flag("--json", json, "print JSON");
+  std::string sheet;
+  app.add_option("--sheet", sheet,
+                 "also draw a contact sheet (PNG): each image with its top classes and probability "
+                 "bars, the true class in green when the image's folder names one");
   app.add_option("images", images, "image files (JPEG or PNG)")->required();
   return run_app(app, argc, argv, [&] {
     const Checkpoint ckpt = read_checkpoint(checkpoint, common.sets);
@@ -76,12 +113,15 @@ int main(int argc, char** argv) {
     for (size_t first = 0; first < images.size(); first += static_cast<size_t>(B)) {
       std::vector<size_t> slot_image;  // the images that decoded, in slot order
       for (size_t i = first; i < std::min(images.size(), first + static_cast<size_t>(B)); ++i) {
-        out.push_back({images[i], "", {}});
+        out.push_back({images[i], "", {}, {}});
         try {
           const auto bytes = read_file(images[i]);
           const Image img =
               resize_shorter_and_center_crop(decode_image(bytes.data(), bytes.size()), S);
           loader.stage(static_cast<int>(slot_image.size()), img.rgb.data());
+          if (!sheet.empty())
+            out.back().thumbnail =
+                cv::Mat(S, S, CV_8UC3, const_cast<uint8_t*>(img.rgb.data())).clone();
           slot_image.push_back(out.size() - 1);
         } catch (const Error& e) {  // BadImage or unreadable: report, go on with the others
           out.back().error = e.what();
@@ -139,6 +179,7 @@ int main(int argc, char** argv) {
                     ckpt.class_names[static_cast<size_t>(c)].c_str());
     }
     if (json) std::printf("]\n");
+    if (!sheet.empty()) write_sheet(sheet, out, ckpt);
     return failed == 0 ? 0 : 1;
   });
 }

@@ -4,25 +4,55 @@
 //   verify    list every file that cannot be used, without training
 //   pack      a split -> packed shards (already resized, JPEG or raw) for the fast loader
 //   idx2jpeg  an IDX dataset (MNIST, Fashion-MNIST) -> a class-per-folder JPEG tree
+//   plot      a run directory's curves.png and filters.png, redrawn from metrics.csv and a
+//             checkpoint (older runs, runs from other machines)
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 
+#include "alexnet/checkpoint.h"
 #include "alexnet/data.h"
 #include "alexnet/error.h"
 #include "alexnet/image.h"
 #include "alexnet/packed.h"
+#include "alexnet/plots.h"
 #include "src/apps/common.h"
 #include "src/apps/progress.h"
 #include "src/data/parallel_for.h"
+#include "src/train/run_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace alexnet {
 namespace {
+
+// curves.png from RUN_DIR/metrics.csv, filters.png from conv1.weight of the checkpoint (by
+// default the newest in RUN_DIR/checkpoints), both into `out` (default RUN_DIR).
+int run_plot(const std::string& run_dir, const std::string& checkpoint, std::string out) {
+  RunDir dir{run_dir};
+  if (!fs::is_directory(run_dir)) throw Error("plot: '" + run_dir + "' is not a directory");
+  const std::string path = checkpoint.empty() ? newest_checkpoint(dir) : checkpoint;
+  if (path.empty())
+    throw Error("plot: no checkpoint in '" + dir.checkpoints() + "' (give one with --checkpoint)");
+  const Checkpoint ckpt = read_checkpoint(path, {});
+  if (out.empty()) out = run_dir;
+  fs::create_directories(out);
+  const RunDir to{out};
+  write_curves_png(dir.metrics(), ckpt.config.name + " (" + run_dir + ")", to.curves());
+  const auto* w = ckpt.file.find("conv1.weight");
+  if (w == nullptr) throw Error("plot: '" + path + "' holds no conv1.weight");
+  if (w->dtype != "F32") throw Error("plot: conv1.weight in '" + path + "' is not F32");
+  std::vector<float> conv1(w->data.size() / sizeof(float));
+  std::memcpy(conv1.data(), w->data.data(), conv1.size() * sizeof(float));
+  const auto& m = ckpt.config.model;
+  write_filters_png(conv1, m.conv1.filters, m.conv1.kernel, m.towers, to.filters());
+  std::printf("%s\n%s (conv1 of %s)\n", to.curves().c_str(), to.filters().c_str(), path.c_str());
+  return 0;
+}
 
 void print_bad(const std::vector<BadSample>& bad) {
   for (const auto& b : bad) std::printf("  %s: %s\n", b.path.c_str(), b.reason.c_str());
@@ -231,7 +261,17 @@ int main(int argc, char** argv) {
   idx->add_option("--quality", idx_quality, "JPEG quality")->capture_default_str();
   idx->add_option("--workers", idx_workers, "threads")->capture_default_str();
 
+  std::string plot_dir, plot_checkpoint, plot_out;
+  auto* plot = app.add_subcommand(
+      "plot", "redraw a run's curves.png and filters.png from metrics.csv and a checkpoint");
+  plot->add_option("run_dir", plot_dir, "the run directory (holds metrics.csv)")->required();
+  plot->add_option("--checkpoint", plot_checkpoint,
+                   "the checkpoint whose conv1 to draw (default: the newest in the run)");
+  plot->add_option("--out", plot_out,
+                   "where to write the two pictures (default: the run directory)");
+
   return run_app(app, argc, argv, [&] {
+    if (*plot) return run_plot(plot_dir, plot_checkpoint, plot_out);
     if (*stats) return run_stats(common, images);
     if (*verify) return run_verify(common, split);
     if (*pack) return run_pack(common, pack_split, pack_options);

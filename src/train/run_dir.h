@@ -1,4 +1,5 @@
-// The run directory (DESIGN §4): config.yaml, metrics.csv, train.log, checkpoints/.
+// The run directory (DESIGN §4): config.yaml, metrics.csv, train.log, curves.png, filters.png,
+// checkpoints/.
 #pragma once
 
 #include <string>
@@ -14,6 +15,8 @@ struct RunDir {
   std::string log() const { return root + "/train.log"; }
   std::string metrics() const { return root + "/metrics.csv"; }
   std::string config() const { return root + "/config.yaml"; }
+  std::string curves() const { return root + "/curves.png"; }
+  std::string filters() const { return root + "/filters.png"; }
 };
 
 // Creates the directories and proves they can be written, or throws alexnet::Error naming

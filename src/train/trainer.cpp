@@ -8,6 +8,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,6 +18,7 @@
 
 #include "alexnet/checkpoint.h"
 #include "alexnet/error.h"
+#include "alexnet/plots.h"
 #include "alexnet/sgd.h"
 #include "alexnet/train.h"
 #include "src/train/prefetch.h"
@@ -183,6 +185,21 @@ std::string layer_table_text(const Net& net) {
   }
   s += format("%-6s %-12s %12lld %12.1f", "total", "", (long long)params, flops / 1e6);
   return s;
+}
+
+// curves.png and filters.png, redrawn after every epoch (milliseconds). A picture that cannot be
+// written is reported, and training goes on: it is not worth a run.
+void draw_pictures(const RunDir& dir, const Net& net, const Config& config, Reporter& report) {
+  try {
+    write_curves_png(dir.metrics(), config.name + " (" + dir.root + ")", dir.curves());
+    const auto bytes = net.gather_whole("conv1.weight", false);
+    std::vector<float> conv1(bytes.size() / sizeof(float));
+    std::memcpy(conv1.data(), bytes.data(), conv1.size() * sizeof(float));
+    write_filters_png(conv1, config.model.conv1.filters, config.model.conv1.kernel, net.towers(),
+                      dir.filters());
+  } catch (const Error& e) {
+    report.line(std::string("pictures not drawn: ") + e.what());
+  }
 }
 
 }  // namespace
@@ -374,6 +391,7 @@ int run_training(const TrainOptions& opt) {
       prune_epoch_checkpoints(dir, config.checkpoint.keep);
     }
     last_saved_step = state.step;
+    draw_pictures(dir, net, config, report);
   }
 
   if (state.step != last_saved_step)
