@@ -14,6 +14,14 @@
 
 namespace alexnet {
 
+// Time one exchange point took on tower 0's GPU, and how much of it ran while that tower computed
+// (the work queued between the exchange and the wait for it), summed over `calls`.
+struct ExchangeTiming {
+  std::string op, layer;  // "reduce-scatter", "fc7"
+  int calls = 0;
+  double ms = 0, overlap_ms = 0;
+};
+
 class Exchange {
  public:
   virtual ~Exchange() = default;
@@ -36,6 +44,10 @@ class Exchange {
   // in between, the towers may queue work that does not touch either (the weight gradients
   // while the input gradients are exchanged). Nothing for the exchanges that finish at once.
   virtual void wait(const char* layer) { (void)layer; }
+  // Timing (NCCL only; alexnet-bench): from set_timing(true) on, every collective is timed with
+  // CUDA events; timings() waits for them and returns the sums per exchange point.
+  virtual void set_timing(bool on) { (void)on; }
+  virtual std::vector<ExchangeTiming> timings() { return {}; }
 };
 
 // Every tower on one device (or the one CPU): the gather and the broadcast hand out the

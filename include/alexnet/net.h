@@ -111,6 +111,7 @@ class Net {
   const Tensor& probs() const { return probs_; }    // its softmax, after an inference forward
   std::vector<LayerInfo> layer_table() const;
   std::vector<ExchangePoint> exchange_table() const;
+  Exchange& exchange() { return *exchange_; }
   int towers() const { return towers_; }
   int batch_capacity() const { return capacity_; }
   int num_classes() const { return classes_; }

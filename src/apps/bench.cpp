@@ -262,6 +262,20 @@ void bench_two_gpus(const alexnet::Config& config, int steps) {
       "\n### two GPUs: batch %d, %d steps, wall clock\n\none GPU (both towers on cuda:0): %.1f "
       "images/s\ntwo GPUs (cuda:0, cuda:1, NCCL): %.1f images/s (x%.2f)\n",
       config.data.batch_size, steps, one, two, two / one);
+
+  // The exchange points, timed with CUDA events on cuda:0 over a few more steps.
+  Workload w(config, std::vector<Device>{gpu0, gpu1});
+  for (int s = 0; s < kGpuWarmupSteps; ++s) w.step(static_cast<uint64_t>(s));
+  constexpr int kTimedSteps = 10;
+  w.net.exchange().set_timing(true);
+  for (int s = 0; s < kTimedSteps; ++s) w.step(static_cast<uint64_t>(kGpuWarmupSteps + s));
+  const auto times = w.net.exchange().timings();
+  std::printf(
+      "\n| exchange | ms per step | of it overlapped with tower 0's compute |\n|---|---:|---:|\n");
+  for (const auto& t : times)
+    std::printf("| %s of %s | %.3f | %.3f |\n", t.op.c_str(), t.layer.c_str(), t.ms / kTimedSteps,
+                t.overlap_ms / kTimedSteps);
+  print_exchange_table(w.net);
 }
 
 // The real input pipeline: packed JPEGs decoded on data.workers threads, each batch uploaded

@@ -10,6 +10,7 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -161,10 +162,66 @@ class NcclExchange final : public Exchange {
         AX_CUDA_CHECK(cudaEventDestroy(e));  // released once the wait no longer needs it
       }
     }
+    if (timing_) timed_.push_back({"", "", timed_event(streams_[0]), nullptr, nullptr, nullptr});
+  }
+
+  // ---------------------------------------------------------------- timing (tower 0's GPU)
+  // Per collective: its start and end on the communication stream, and the window in which
+  // tower 0 queued other work before waiting for it (from the collective's end() to wait()).
+  struct Timed {
+    std::string op, layer;
+    cudaEvent_t comm_start, comm_end, work_start, work_end;
+  };
+
+  cudaEvent_t timed_event(cudaStream_t stream) {
+    const CurrentDevice current(devices_[0].index);
+    cudaEvent_t e = nullptr;
+    AX_CUDA_CHECK(cudaEventCreate(&e));
+    AX_CUDA_CHECK(cudaEventRecord(e, stream));
+    return e;
+  }
+
+  cudaStream_t tower0_queue() {
+    return static_cast<cudaStream_t>(gpu_ops::queue_stream(devices_[0].index, 1));
+  }
+
+  void set_timing(bool on) override { timing_ = on; }
+
+  std::vector<ExchangeTiming> timings() override {
+    const CurrentDevice current(devices_[0].index);
+    std::vector<ExchangeTiming> out;
+    for (Timed& t : timed_) {
+      if (t.work_end == nullptr) t.work_end = timed_event(tower0_queue());  // never waited for
+      AX_CUDA_CHECK(cudaEventSynchronize(t.comm_end));
+      AX_CUDA_CHECK(cudaEventSynchronize(t.work_end));
+      float comm = 0, work0 = 0, work1 = 0;  // milliseconds after comm_start
+      AX_CUDA_CHECK(cudaEventElapsedTime(&comm, t.comm_start, t.comm_end));
+      AX_CUDA_CHECK(cudaEventElapsedTime(&work0, t.comm_start, t.work_start));
+      AX_CUDA_CHECK(cudaEventElapsedTime(&work1, t.comm_start, t.work_end));
+      const double overlap = std::max(0.0, std::min<double>(comm, work1) - std::max(0.0f, work0));
+      auto it = std::find_if(out.begin(), out.end(), [&](const ExchangeTiming& e) {
+        return e.op == t.op && e.layer == t.layer;
+      });
+      if (it == out.end()) it = out.insert(out.end(), {t.op, t.layer});
+      ++it->calls;
+      it->ms += comm;
+      it->overlap_ms += overlap;
+      for (cudaEvent_t e : {t.comm_start, t.comm_end, t.work_start, t.work_end})
+        (void)cudaEventDestroy(e);
+    }
+    timed_.clear();
+    return out;
   }
 
   // Marks the end of the collective for wait(layer); the watchdog follows it.
   void end(const char* op, const char* layer) {
+    if (timing_) {
+      Timed& t = timed_.back();
+      t.op = op;
+      t.layer = layer;
+      t.comm_end = timed_event(streams_[0]);
+      t.work_start = timed_event(tower0_queue());
+    }
     std::vector<cudaEvent_t>& ready = ready_[layer];
     ready.resize(devices_.size(), nullptr);
     for (size_t t = 0; t < devices_.size(); ++t) {
@@ -188,6 +245,12 @@ class NcclExchange final : public Exchange {
   void wait(const char* layer) override {
     const auto it = ready_.find(layer);
     if (it == ready_.end()) return;
+    if (timing_)  // the tower's overlapping work ends here
+      for (auto t = timed_.rbegin(); t != timed_.rend(); ++t)
+        if (t->layer == layer && t->work_end == nullptr) {
+          t->work_end = timed_event(tower0_queue());
+          break;
+        }
     for (size_t t = 0; t < devices_.size(); ++t) {
       const int device = devices_[t].index;
       const CurrentDevice current(device);
@@ -260,6 +323,8 @@ class NcclExchange final : public Exchange {
   std::vector<cudaStream_t> streams_;
   std::map<std::tuple<std::string, std::string, size_t, size_t>, Tensor> buffers_;
   std::map<std::string, std::vector<cudaEvent_t>> ready_;  // per layer, per rank: see wait()
+  bool timing_ = false;
+  std::vector<Timed> timed_;  // since the last timings()
 
   std::mutex mutex_;  // guards pending_, failure_, stopping_
   std::condition_variable wake_;
