@@ -29,9 +29,9 @@ struct EpochMetrics {
 std::vector<EpochMetrics> read_metrics(const std::string& path);
 
 constexpr int kCurvesWidth = 1000, kCurvesHeight = 720;
-// Two panels: the training loss per epoch (top); the four error rates per epoch on [0, 1]
-// (left axis) with the learning rate on a log axis (right), each drop of the learning rate a
-// dashed vertical line (bottom). kCurvesWidth x kCurvesHeight.
+// Two panels: the training loss per epoch (top); the four error rates per epoch from 0 to a
+// little above the largest (left axis) with the learning rate as steps on a log axis (right),
+// each drop of the learning rate a dashed vertical line (bottom). kCurvesWidth x kCurvesHeight.
 cv::Mat draw_curves(const std::vector<EpochMetrics>& rows, const std::string& title);
 
 // ---------------------------------------------------------------- filters

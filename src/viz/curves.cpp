@@ -153,9 +153,13 @@ cv::Mat draw_curves(const std::vector<EpochMetrics>& rows, const std::string& ti
   frame(img, loss_panel, loss_axis, "training loss (mean per epoch)");
   series(img, loss_panel, loss_axis, rows, &EpochMetrics::loss, kBlue);
 
-  // Bottom: the error rates on [0, 1], the learning rate on a log axis at the right.
+  // Bottom: the error rates from 0 to a little above the largest, the learning rate on a log
+  // axis at the right.
   Panel err_panel{{70, 350, 820, 300}, first, last};
-  const Axis err_axis{0, 1, false};
+  double worst = 0.05;
+  for (const auto& r : rows)
+    worst = std::max({worst, r.train_top1, r.val_top1, r.train_top5, r.val_top5});
+  const Axis err_axis{0, std::min(1.0, std::ceil(worst * 1.1 * 20) / 20), false};
   frame(img, err_panel, err_axis, "error rate");
   double lr_lo = rows.front().lr, lr_hi = lr_lo;
   for (const auto& r : rows) lr_lo = std::min(lr_lo, r.lr), lr_hi = std::max(lr_hi, r.lr);
@@ -183,11 +187,19 @@ cv::Mat draw_curves(const std::vector<EpochMetrics>& rows, const std::string& ti
   series(img, err_panel, err_axis, rows, &EpochMetrics::val_top1, kRed);
   series(img, err_panel, err_axis, rows, &EpochMetrics::train_top5, kGreen);
   series(img, err_panel, err_axis, rows, &EpochMetrics::val_top5, kBlue);
-  // The learning rate as a step line.
+  // The learning rate as steps: each epoch's rate held until halfway to the next epoch.
   std::vector<cv::Point> lr_points;
-  for (const auto& r : rows)
-    lr_points.emplace_back(err_panel.x(r.epoch), err_panel.y(lr_axis, r.lr));
-  if (lr_points.size() > 1) cv::polylines(img, lr_points, false, kPurple, 1, cv::LINE_AA);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int y = err_panel.y(lr_axis, rows[i].lr);
+    const int left = i == 0 ? err_panel.x(rows[i].epoch)
+                            : (err_panel.x(rows[i - 1].epoch) + err_panel.x(rows[i].epoch)) / 2;
+    const int right = i + 1 == rows.size()
+                          ? err_panel.x(rows[i].epoch)
+                          : (err_panel.x(rows[i].epoch) + err_panel.x(rows[i + 1].epoch)) / 2;
+    lr_points.emplace_back(left, y);
+    lr_points.emplace_back(right, y);
+  }
+  cv::polylines(img, lr_points, false, kPurple, 1, cv::LINE_AA);
   text(img, "epoch", {err_panel.box.x + err_panel.box.width / 2 - 20, kCurvesHeight - 30}, 0.5);
   legend(img, {70, kCurvesHeight - 8},
          {{"train top-1", kOrange},
