@@ -44,6 +44,9 @@ class Exchange {
   // in between, the towers may queue work that does not touch either (the weight gradients
   // while the input gradients are exchanged). Nothing for the exchanges that finish at once.
   virtual void wait(const char* layer) { (void)layer; }
+  // Throws alexnet::Error when the exchange has failed (NCCL: an error or a timeout ended it),
+  // so that a step never goes on with what an aborted collective left behind.
+  virtual void check() {}
   // Timing (NCCL only; alexnet-bench): from set_timing(true) on, every collective is timed with
   // CUDA events; timings() waits for them and returns the sums per exchange point.
   virtual void set_timing(bool on) { (void)on; }

@@ -70,8 +70,9 @@ class Tensor {
   // this very handle when it is already there.
   Tensor to(Device device) const;
   // Copies the first `count` elements of `src` (all when count < 0) into this tensor's storage,
-  // from any device; same element type. Returns when the copy is done (for a GPU, after the
-  // work queued on the legacy default stream).
+  // from any device; same element type. A copy to or from host memory has finished when this
+  // returns; one between GPU memories is queued on the legacy default stream, after the work
+  // already there.
   void copy_from(const Tensor& src, int64_t count = -1);
 
  private:

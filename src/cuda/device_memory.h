@@ -49,7 +49,8 @@ MemoryUse memory_use(int device);
 void reset_peak(int device);
 void device_zero(void* p, size_t bytes, int device);
 // Any direction (host<->device, device<->device, across devices); `device` is the CUDA side
-// that issues it. Returns when the copy is done (host memory is pageable).
+// that issues it, on its legacy default stream. A copy to or from host memory has finished when
+// this returns; a device-to-device copy is only queued (in stream order, like the ops).
 void copy_bytes(void* dst, const void* src, size_t bytes, int device);
 
 }  // namespace alexnet::gpu

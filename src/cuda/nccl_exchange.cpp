@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -59,19 +60,27 @@ class NcclExchange final : public Exchange {
     }
     wake_.notify_all();
     watchdog_.join();
+    // The communicators first (an aborted one is already gone: its entry is null), then the
+    // streams they ran on.
+    for (size_t t = 0; t < streams_.size() && !failed_; ++t) {
+      const CurrentDevice current(devices_[t].index);
+      (void)cudaStreamSynchronize(streams_[t]);
+    }
+    for (ncclComm_t c : comms_)
+      if (c != nullptr) (void)ncclCommDestroy(c);
     for (size_t t = 0; t < streams_.size(); ++t) {
       int previous = -1;
       (void)cudaGetDevice(&previous);
       (void)cudaSetDevice(devices_[t].index);
-      if (!failed_) (void)cudaStreamSynchronize(streams_[t]);
       (void)cudaStreamDestroy(streams_[t]);
       (void)cudaSetDevice(previous);
     }
     for (auto& p : pending_) (void)cudaEventDestroy(p.done);
     for (auto& [layer, events] : ready_)
       for (cudaEvent_t e : events) (void)cudaEventDestroy(e);
-    for (ncclComm_t c : comms_)
-      if (c != nullptr) (void)(failed_ ? ncclCommAbort(c) : ncclCommDestroy(c));
+    for (Timed& t : timed_)
+      for (cudaEvent_t e : {t.comm_start, t.comm_end, t.work_start, t.work_end})
+        if (e != nullptr) (void)cudaEventDestroy(e);
   }
 
   std::vector<std::vector<Tensor>> all_gather(const char* layer, const std::vector<Tensor>& own,
@@ -83,14 +92,15 @@ class NcclExchange final : public Exchange {
       for (size_t r = 0; r < ranks; ++r)
         out[t][r] = t == r ? own[r] : buffer("gather", layer, t, r, own[r]);
     begin();
-    AX_CUDA_CHECK(ncclGroupStart());
+    Group group(*this);
     // One broadcast per owner: every rank receives into a tensor of its own (an all-gather would
-    // need one contiguous receive buffer); the same bytes move.
+    // need one contiguous receive buffer); the same bytes move. (A non-root rank's send buffer is
+    // not read; it is given its own receive buffer, a pointer on its own GPU.)
     for (size_t r = 0; r < ranks; ++r)
       for (size_t t = 0; t < ranks; ++t)
-        AX_CUDA_CHECK(ncclBroadcast(own[r].raw(), out[t][r].raw(), static_cast<size_t>(count),
+        AX_CUDA_CHECK(ncclBroadcast(out[t][r].raw(), out[t][r].raw(), static_cast<size_t>(count),
                                     type(own[r]), static_cast<int>(r), comms_[t], streams_[t]));
-    AX_CUDA_CHECK(ncclGroupEnd());
+    group.end();
     end("all-gather", layer);
     return out;
   }
@@ -100,7 +110,7 @@ class NcclExchange final : public Exchange {
     check_failed();
     const size_t ranks = devices_.size();
     begin();
-    AX_CUDA_CHECK(ncclGroupStart());
+    Group group(*this);
     // One reduction per owner r of the shares partial[t][r] (with two towers a sum of two, so
     // the order NCCL adds in cannot change the result).
     for (size_t r = 0; r < ranks; ++r)
@@ -108,7 +118,7 @@ class NcclExchange final : public Exchange {
         AX_CUDA_CHECK(ncclReduce(partial[t][r].raw(), t == r ? out[r].raw() : nullptr,
                                  static_cast<size_t>(count), type(partial[t][r]), ncclSum,
                                  static_cast<int>(r), comms_[t], streams_[t]));
-    AX_CUDA_CHECK(ncclGroupEnd());
+    group.end();
     end("reduce-scatter", layer);
   }
 
@@ -118,16 +128,41 @@ class NcclExchange final : public Exchange {
     for (size_t t = 0; t < devices_.size(); ++t)
       out.push_back(t == 0 ? source : buffer("broadcast", layer, t, 0, source));
     begin();
-    AX_CUDA_CHECK(ncclGroupStart());
+    Group group(*this);
     for (size_t t = 0; t < devices_.size(); ++t)
-      AX_CUDA_CHECK(ncclBroadcast(source.raw(), out[t].raw(), static_cast<size_t>(count),
+      AX_CUDA_CHECK(ncclBroadcast(out[t].raw(), out[t].raw(), static_cast<size_t>(count),
                                   type(source), 0, comms_[t], streams_[t]));
-    AX_CUDA_CHECK(ncclGroupEnd());
+    group.end();
     end("broadcast", layer);
     return out;
   }
 
  private:
+  // One grouped call of both ranks: holds the NCCL mutex (so the watchdog aborts between groups,
+  // not inside one), refuses to start after a failure, and closes the group even when a call
+  // in it throws (an open group would defer every later NCCL call of this thread).
+  class Group {
+   public:
+    explicit Group(NcclExchange& x) : lock_(x.nccl_mutex_) {
+      x.check_failed();
+      AX_CUDA_CHECK(ncclGroupStart());
+      open_ = true;
+    }
+    void end() {
+      open_ = false;
+      AX_CUDA_CHECK(ncclGroupEnd());
+    }
+    ~Group() {
+      if (open_) (void)ncclGroupEnd();
+    }
+    Group(const Group&) = delete;
+    Group& operator=(const Group&) = delete;
+
+   private:
+    std::unique_lock<std::timed_mutex> lock_;
+    bool open_ = false;
+  };
+
   struct Pending {
     cudaEvent_t done;
     int rank;
@@ -243,6 +278,7 @@ class NcclExchange final : public Exchange {
   }
 
   void wait(const char* layer) override {
+    check_failed();
     const auto it = ready_.find(layer);
     if (it == ready_.end()) return;
     if (timing_)  // the tower's overlapping work ends here
@@ -260,10 +296,33 @@ class NcclExchange final : public Exchange {
     }
   }
 
+  void check() override { check_failed(); }
+
   void check_failed() {
     if (failed_) {
       const std::lock_guard lock(mutex_);
       throw Error(failure_);
+    }
+  }
+
+  // Aborting ends the collectives in flight, so the streams waiting for them (and the host
+  // waiting for those) go on. It waits a few seconds for a group being issued to finish first.
+  // A GPU hung inside a compute kernel cannot be freed that way: if the process has not ended
+  // a minute after the failure, it ends itself.
+  void abort_all() {
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::seconds(60));
+      std::fprintf(stderr,
+                   "alexnet: the run did not end within 60 s of the NCCL failure; exiting\n");
+      std::fflush(stderr);
+      std::_Exit(2);
+    }).detach();
+    std::unique_lock calls(nccl_mutex_, std::defer_lock);
+    (void)calls.try_lock_for(std::chrono::seconds(5));
+    // Aborting the last communicator of the clique frees them all: null each one aborted.
+    for (ncclComm_t& c : comms_) {
+      if (c != nullptr) (void)ncclCommAbort(c);
+      c = nullptr;
     }
   }
 
@@ -307,11 +366,14 @@ class NcclExchange final : public Exchange {
           why = text;
         }
         if (why.empty()) break;  // still running, within time
+        // Say it first: the abort itself may take a while, or hang on a dead GPU.
         failure_ = p.what + ": " + why + "; the run is ended (the last checkpoint is intact)";
-        for (ncclComm_t c : comms_) (void)ncclCommAbort(c);
         failed_ = true;
         std::fprintf(stderr, "alexnet: %s\n", failure_.c_str());
         std::fflush(stderr);
+        lock.unlock();  // the main thread may need mutex_ (end()) to get out of its group
+        abort_all();
+        lock.lock();
         break;
       }
     }
@@ -326,7 +388,8 @@ class NcclExchange final : public Exchange {
   bool timing_ = false;
   std::vector<Timed> timed_;  // since the last timings()
 
-  std::mutex mutex_;  // guards pending_, failure_, stopping_
+  std::timed_mutex nccl_mutex_;  // held while NCCL calls are issued (Group) and by abort_all
+  std::mutex mutex_;             // guards pending_, failure_, stopping_
   std::condition_variable wake_;
   std::deque<Pending> pending_;
   std::string failure_;

@@ -507,6 +507,7 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
     result = train ? ops::softmax_xent(n, logits_, labels, &dlogits_, nullptr)
                    : ops::softmax_xent(n, logits_, labels, nullptr, &probs_);
   });
+  exchange_->check();  // an exchange that failed under the loss: say so, not "diverged"
   have_training_forward_ = train;
   last_images_ = tower_images;  // conv1's weight gradient needs them (handles, not copies)
   last_n_ = n;
