@@ -8,6 +8,7 @@
 // Images are 8-bit RGB cv::Mat (CV_8UC3, channels in R, G, B order).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -72,10 +73,11 @@ cv::Mat draw_prediction_sheet(const std::vector<SheetEntry>& entries);
 
 // ---------------------------------------------------------------- a run's pictures
 // curves.png from `metrics_csv`, titled `title`; filters.png from conv1's whole weights
-// (`conv1`: (filters, 3, kernel, kernel) floats). Both written atomically to `path`.
+// (`conv1`: the bytes of (filters, 3, kernel, kernel) F32 values, as a checkpoint or
+// Net::gather_whole holds them). Both written atomically to `path`.
 void write_curves_png(const std::string& metrics_csv, const std::string& title,
                       const std::string& path);
-void write_filters_png(const std::vector<float>& conv1, int filters, int kernel, int towers,
+void write_filters_png(const std::vector<std::byte>& conv1, int filters, int kernel, int towers,
                        const std::string& path);
 
 // ---------------------------------------------------------------- files

@@ -170,21 +170,15 @@ void bench_config_cpu(const std::string& label, const alexnet::Config& config, i
       "\nstep (median): %.1f ms = %.1f images/s; layers %.1f ms, the rest (exchange, SGD "
       "update) %.1f ms\n",
       median * 1e3, B / median, layer_total * 1e3, (median - layer_total) * 1e3);
-  std::printf("achieved: %.1f GFLOP/s over the whole step (%.0f%% of sgemm)\n",
-              step_flops_per_image(w.net) * B / median / 1e9,
-              100.0 * step_flops_per_image(w.net) * B / median / 1e9 / sgemm);
+  const double gflops = step_flops_per_image(w.net) * B / median / 1e9;
+  std::printf("achieved: %.1f GFLOP/s over the whole step (%.0f%% of sgemm)\n", gflops,
+              100.0 * gflops / sgemm);
   if (w.net.towers() > 1) print_exchange_table(w.net);
 }
 
 #ifdef ALEXNET_HAVE_CUDA
 constexpr int kGpuWarmupSteps = 5;    // cuDNN plans, cuBLAS heuristics, first touch
 constexpr int kGpuProfileSteps = 10;  // the per-layer pass (serialised by its synchronisation)
-
-std::string mib(size_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.0f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return text;
-}
 
 void bench_config_cuda(const std::string& label, const alexnet::Config& config, int steps,
                        alexnet::Device device, const alexnet::gpu::DeviceInfo& info) {
@@ -239,7 +233,7 @@ void bench_config_cuda(const std::string& label, const alexnet::Config& config, 
   std::printf(
       "device memory: peak %s in our allocations (tensors, scratch, staging); %s more in use "
       "on the device than before the net (cudaMemGetInfo, with cuDNN's and cuBLAS's own)\n",
-      mib(ours.peak - ours_before).c_str(), mib(in_use_after - in_use_before).c_str());
+      gpu::mib(ours.peak - ours_before).c_str(), gpu::mib(in_use_after - in_use_before).c_str());
   if (w.net.towers() > 1) print_exchange_table(w.net);
 }
 

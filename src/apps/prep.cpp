@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <mutex>
 
@@ -46,10 +45,8 @@ int run_plot(const std::string& run_dir, const std::string& checkpoint, std::str
   const auto* w = ckpt.file.find("conv1.weight");
   if (w == nullptr) throw Error("plot: '" + path + "' holds no conv1.weight");
   if (w->dtype != "F32") throw Error("plot: conv1.weight in '" + path + "' is not F32");
-  std::vector<float> conv1(w->data.size() / sizeof(float));
-  std::memcpy(conv1.data(), w->data.data(), conv1.size() * sizeof(float));
   const auto& m = ckpt.config.model;
-  write_filters_png(conv1, m.conv1.filters, m.conv1.kernel, m.towers, to.filters());
+  write_filters_png(w->data, m.conv1.filters, m.conv1.kernel, m.towers, to.filters());
   std::printf("%s\n%s (conv1 of %s)\n", to.curves().c_str(), to.filters().c_str(), path.c_str());
   return 0;
 }

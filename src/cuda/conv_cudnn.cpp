@@ -14,6 +14,7 @@
 
 #include "alexnet/cuda_check.h"
 #include "alexnet/error.h"
+#include "src/cuda/device_memory.h"
 
 namespace alexnet::gpu {
 namespace {
@@ -23,12 +24,6 @@ std::string geom_text(const cpu::ConvGeom& g) {
          " w=" + std::to_string(g.w) + " k=" + std::to_string(g.k) + " r=" + std::to_string(g.r) +
          " s=" + std::to_string(g.s) + " stride=" + std::to_string(g.stride) +
          " pad=" + std::to_string(g.pad) + " groups=" + std::to_string(g.groups);
-}
-
-std::string mib(size_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return text;
 }
 
 // The checks of the CPU op (src/cpu/conv.cpp), plus n >= 1: cuDNN descriptors need every

@@ -36,6 +36,7 @@ struct ConvAlgoOptions {
   bool benchmark = false;
   // Only algorithms that cuDNN reports as bit-reproducible run to run (no atomics).
   bool deterministic = false;
+  bool operator==(const ConvAlgoOptions&) const = default;
 };
 
 // One direction's choice.

@@ -27,12 +27,6 @@ Ledger& ledger() {
   return *l;
 }
 
-std::string mib(size_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-  return text;
-}
-
 // Without a driver (or with an older one) cudaMalloc fails with a message about driver versions
 // that does not tell a user their machine has no GPU; ask first and say so plainly.
 void require_device(int device, const std::string& what) {
@@ -50,6 +44,21 @@ CurrentDevice::CurrentDevice(int d) : device(d) {
 
 CurrentDevice::~CurrentDevice() {
   if (previous != device) (void)cudaSetDevice(previous);
+}
+
+QuietCurrentDevice::QuietCurrentDevice(int device) noexcept {
+  if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
+  (void)cudaSetDevice(device);
+}
+
+QuietCurrentDevice::~QuietCurrentDevice() {
+  if (previous >= 0) (void)cudaSetDevice(previous);
+}
+
+std::string mib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
 }
 
 std::string unavailable_reason(int device) {
@@ -126,11 +135,8 @@ void device_free(void* p, int device) noexcept {
       l.sizes.erase(it);
     }
   }
-  int previous = -1;
-  if (cudaGetDevice(&previous) != cudaSuccess) return;
-  (void)cudaSetDevice(device);
+  const QuietCurrentDevice current(device);
   (void)cudaFree(p);
-  (void)cudaSetDevice(previous);
 }
 
 void device_zero(void* p, size_t bytes, int device) {

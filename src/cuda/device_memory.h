@@ -21,6 +21,19 @@ struct CurrentDevice {
   int previous = -1;
 };
 
+// The same for destructors and other code that must not throw: errors are ignored (a sticky
+// fault from earlier work is reported by the next checked call anyway).
+struct QuietCurrentDevice {
+  explicit QuietCurrentDevice(int device) noexcept;
+  ~QuietCurrentDevice();
+  QuietCurrentDevice(const QuietCurrentDevice&) = delete;
+  QuietCurrentDevice& operator=(const QuietCurrentDevice&) = delete;
+  int previous = -1;
+};
+
+// "12.3 MiB", for messages about memory.
+std::string mib(size_t bytes);
+
 // Empty when GPU `device` is usable, else why not, in words for a user (no driver, no device,
 // no such index). The one place that asks the CUDA runtime whether there is a GPU.
 std::string unavailable_reason(int device);

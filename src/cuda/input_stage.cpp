@@ -79,9 +79,7 @@ InputStage::~InputStage() {
 }
 
 void InputStage::release() noexcept {
-  int previous = -1;
-  (void)cudaGetDevice(&previous);
-  (void)cudaSetDevice(device_);
+  const QuietCurrentDevice current(device_);
   // Work still queued reads these buffers: let it finish first (errors are reported elsewhere).
   if (upload_stream_ != nullptr) (void)cudaStreamSynchronize(stream_of(upload_stream_));
   for (void* e : {uploaded_, augmented_, samples_copied_})
@@ -101,7 +99,6 @@ void InputStage::release() noexcept {
   device_mean_ = nullptr;
   host_images_ = nullptr;
   host_samples_ = nullptr;
-  if (previous >= 0) (void)cudaSetDevice(previous);
 }
 
 void InputStage::wait_host_free() {

@@ -21,12 +21,12 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <tuple>
 
 #include "alexnet/cuda_check.h"
 #include "alexnet/error.h"
 #include "src/cuda/device_memory.h"
 #include "src/cuda/ops_cuda.h"
+#include "src/model/receive_buffers.h"
 
 namespace alexnet::gpu {
 namespace {
@@ -63,17 +63,14 @@ class NcclExchange final : public Exchange {
     // The communicators first (an aborted one is already gone: its entry is null), then the
     // streams they ran on.
     for (size_t t = 0; t < streams_.size() && !failed_; ++t) {
-      const CurrentDevice current(devices_[t].index);
+      const QuietCurrentDevice current(devices_[t].index);
       (void)cudaStreamSynchronize(streams_[t]);
     }
     for (ncclComm_t c : comms_)
       if (c != nullptr) (void)ncclCommDestroy(c);
     for (size_t t = 0; t < streams_.size(); ++t) {
-      int previous = -1;
-      (void)cudaGetDevice(&previous);
-      (void)cudaSetDevice(devices_[t].index);
+      const QuietCurrentDevice current(devices_[t].index);
       (void)cudaStreamDestroy(streams_[t]);
-      (void)cudaSetDevice(previous);
     }
     for (auto& p : pending_) (void)cudaEventDestroy(p.done);
     for (auto& [layer, events] : ready_)
@@ -177,10 +174,7 @@ class NcclExchange final : public Exchange {
 
   // The receiving tower's buffer for (what, layer, to, from), shaped like `like`.
   Tensor buffer(const char* what, const char* layer, size_t to, size_t from, const Tensor& like) {
-    Tensor& b = buffers_[{what, layer, to, from}];
-    if (!b.defined() || b.shape() != like.shape())
-      b = Tensor(like.shape(), like.dtype(), devices_[to], like.layout());
-    return b;
+    return buffers_.get(what, layer, to, from, like, devices_[to]);
   }
 
   // Each communication stream waits for what its GPU's main queue and tower queue hold now.
@@ -335,11 +329,10 @@ class NcclExchange final : public Exchange {
       if (failed_) continue;
       while (!pending_.empty()) {
         Pending& p = pending_.front();
-        int previous = -1;
-        (void)cudaGetDevice(&previous);
-        (void)cudaSetDevice(devices_[static_cast<size_t>(p.rank)].index);
-        const cudaError_t status = cudaEventQuery(p.done);
-        (void)cudaSetDevice(previous);
+        const cudaError_t status = [&] {
+          const QuietCurrentDevice current(devices_[static_cast<size_t>(p.rank)].index);
+          return cudaEventQuery(p.done);
+        }();
         if (status == cudaSuccess) {
           (void)cudaEventDestroy(p.done);
           pending_.pop_front();
@@ -383,7 +376,7 @@ class NcclExchange final : public Exchange {
   double timeout_s_;
   std::vector<ncclComm_t> comms_;
   std::vector<cudaStream_t> streams_;
-  std::map<std::tuple<std::string, std::string, size_t, size_t>, Tensor> buffers_;
+  ReceiveBuffers buffers_;
   std::map<std::string, std::vector<cudaEvent_t>> ready_;  // per layer, per rank: see wait()
   bool timing_ = false;
   std::vector<Timed> timed_;  // since the last timings()

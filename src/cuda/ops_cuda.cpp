@@ -305,9 +305,7 @@ void set_options(int device, size_t workspace_limit, bool benchmark, bool determ
   On on(device);
   DeviceContext& c = on.ctx;
   const gpu::ConvAlgoOptions o{workspace_limit, benchmark, deterministic};
-  if (o.workspace_limit == c.options.workspace_limit && o.benchmark == c.options.benchmark &&
-      o.deterministic == c.options.deterministic && tf32 == c.tf32)
-    return;
+  if (o == c.options && tf32 == c.tf32) return;
   AX_CUDA_CHECK(cudaDeviceSynchronize());  // queued convolutions may still use the old plans
   c.options = o;
   c.tf32 = tf32;

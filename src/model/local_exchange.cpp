@@ -1,13 +1,12 @@
 // The exchanges of towers that share an address space: on one device (handles, no copies), and
 // on separate CPU devices (copies into the receiver's buffers).
-#include <map>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "alexnet/error.h"
 #include "alexnet/exchange.h"
 #include "alexnet/ops.h"
+#include "src/model/receive_buffers.h"
 #ifdef ALEXNET_HAVE_CUDA
 #include "src/cuda/nccl_exchange.h"
 #endif
@@ -89,15 +88,13 @@ class CopyingExchange final : public Exchange {
                   int64_t count) {
     const Device device = devices_[to];
     if (tensor.device() == device) return tensor;
-    Tensor& buffer = buffers_[{what, layer, to, from}];
-    if (!buffer.defined() || buffer.shape() != tensor.shape() || buffer.dtype() != tensor.dtype())
-      buffer = Tensor(tensor.shape(), tensor.dtype(), device, tensor.layout());
+    Tensor& buffer = buffers_.get(what, layer, to, from, tensor, device);
     buffer.copy_from(tensor, count);
     return buffer;
   }
 
   std::vector<Device> devices_;
-  std::map<std::tuple<std::string, std::string, size_t, size_t>, Tensor> buffers_;
+  ReceiveBuffers buffers_;
 };
 
 }  // namespace

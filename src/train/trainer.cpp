@@ -8,7 +8,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -192,11 +191,8 @@ std::string layer_table_text(const Net& net) {
 void draw_pictures(const RunDir& dir, const Net& net, const Config& config, Reporter& report) {
   try {
     write_curves_png(dir.metrics(), config.name + " (" + dir.root + ")", dir.curves());
-    const auto bytes = net.gather_whole("conv1.weight", false);
-    std::vector<float> conv1(bytes.size() / sizeof(float));
-    std::memcpy(conv1.data(), bytes.data(), conv1.size() * sizeof(float));
-    write_filters_png(conv1, config.model.conv1.filters, config.model.conv1.kernel, net.towers(),
-                      dir.filters());
+    write_filters_png(net.gather_whole("conv1.weight", false), config.model.conv1.filters,
+                      config.model.conv1.kernel, net.towers(), dir.filters());
   } catch (const Error& e) {
     report.line(std::string("pictures not drawn: ") + e.what());
   }

@@ -2,6 +2,7 @@
 // PNG among ImageNet's JPEGs; OpenCV's imgcodecs stays out of the binaries).
 #include <png.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -41,9 +42,11 @@ void write_curves_png(const std::string& metrics_csv, const std::string& title,
   write_png(path, draw_curves(read_metrics(metrics_csv), title));
 }
 
-void write_filters_png(const std::vector<float>& conv1, int filters, int kernel, int towers,
+void write_filters_png(const std::vector<std::byte>& conv1, int filters, int kernel, int towers,
                        const std::string& path) {
-  write_png(path, draw_filters(conv1, filters, kernel, towers));
+  std::vector<float> weights(conv1.size() / sizeof(float));
+  std::memcpy(weights.data(), conv1.data(), weights.size() * sizeof(float));
+  write_png(path, draw_filters(weights, filters, kernel, towers));
 }
 
 }  // namespace alexnet
