@@ -1,4 +1,4 @@
-# ALEXNET_PORTABLE: a build that runs on the lent GPU machine (../shared/DEVICE.md). That machine
+# ALEXNET_PORTABLE: a build that runs on the lent GPU machine (README, "Development"). That machine
 # has the CUDA libraries (inside its Python packages) but none of Debian's, and what travels
 # there is limited to 64 MiB. Used by `cmake --preset device` (build-device/), made ready to
 # carry by tools/device-build.sh, run there by tools/device-check.sh.

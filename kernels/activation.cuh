@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "alexnet/cpu_ops.h"
+#include "alexnet/op_params.h"
 #include "kernels/hd.cuh"
 
 namespace alexnet::kernels {
@@ -53,7 +53,7 @@ struct TanhBackward {
 // TanhForward, without the second pass over memory.
 template <class T>
 struct BiasActivation {
-  cpu::Activation act;
+  Activation act;
   int64_t plane;  // P * Q
   int64_t maps;   // K
   const T* bias;  // (K) or null
@@ -61,7 +61,7 @@ struct BiasActivation {
   AX_HD void operator()(int64_t i) const {
     T v = y[i];
     if (bias != nullptr) v += bias[(i / plane) % maps];
-    y[i] = act == cpu::Activation::relu ? (v > T(0) ? v : T(0)) : std::tanh(v);
+    y[i] = act == Activation::relu ? (v > T(0) ? v : T(0)) : std::tanh(v);
   }
 };
 

@@ -23,8 +23,8 @@
 #include <cstdint>
 #include <string>
 
-#include "alexnet/cpu_ops.h"
 #include "alexnet/error.h"
+#include "alexnet/op_params.h"
 #include "alexnet/rng_streams.h"
 #include "kernels/hd.cuh"
 #include "kernels/philox.cuh"
@@ -49,11 +49,11 @@ AX_HD float mul_rn(float a, float b) {
 // The sample's random choices (see the top of this file). Requires 0 < crop <= size.
 // random_crop = false takes the centre crop, flip = false never mirrors, lighting_std = 0
 // gives an exactly zero shift (and then eigval, eigvec may be null).
-AX_HD cpu::AugmentSample draw_augment(uint64_t seed, uint64_t epoch, uint32_t image_id, int size,
-                                      int crop, bool random_crop, bool flip, float lighting_std,
-                                      const float* eigval /*(3)*/,
-                                      const float* eigvec /*(3, 3), columns are eigenvectors*/) {
-  cpu::AugmentSample s;
+AX_HD AugmentSample draw_augment(uint64_t seed, uint64_t epoch, uint32_t image_id, int size,
+                                 int crop, bool random_crop, bool flip, float lighting_std,
+                                 const float* eigval /*(3)*/,
+                                 const float* eigvec /*(3, 3), columns are eigenvectors*/) {
+  AugmentSample s;
   const Philox4 w = philox_draw(seed, epoch, rng::kAugment, image_id);
   if (random_crop) {
     const uint32_t range = static_cast<uint32_t>(size - crop + 1);
@@ -82,8 +82,8 @@ AX_HD cpu::AugmentSample draw_augment(uint64_t seed, uint64_t epoch, uint32_t im
 
 // The paper's ten test-time crops, k = 0..9: top-left, top-right, bottom-left, bottom-right
 // and centre, then the same five mirrored. No lighting.
-AX_HD cpu::AugmentSample ten_crop(int k, int size, int crop) {
-  cpu::AugmentSample s;
+AX_HD AugmentSample ten_crop(int k, int size, int crop) {
+  AugmentSample s;
   const int far = size - crop;
   const int corner = k % 5;  // bit 0: right, bit 1: bottom; 4: centre
   s.x0 = corner == 4 ? far / 2 : (corner & 1) * far;
@@ -93,7 +93,7 @@ AX_HD cpu::AugmentSample ten_crop(int k, int size, int crop) {
 }
 
 // Host-side: validates the geometry for both backends and returns the output element count.
-inline int64_t augment_count(const cpu::AugmentGeom& g) {
+inline int64_t augment_count(const AugmentGeom& g) {
   if (g.n < 0) throw Error("augment: negative batch size " + std::to_string(g.n));
   if (g.crop < 1 || g.crop > g.size)
     throw Error("augment: crop " + std::to_string(g.crop) + " does not fit the stored size " +
@@ -102,9 +102,9 @@ inline int64_t augment_count(const cpu::AugmentGeom& g) {
 }
 
 // Host-side: refuses a draw whose crop would read outside its image (the functor does not check).
-inline void check_augment_samples(const cpu::AugmentGeom& g, const cpu::AugmentSample* samples) {
+inline void check_augment_samples(const AugmentGeom& g, const AugmentSample* samples) {
   for (int i = 0; i < g.n; ++i) {
-    const cpu::AugmentSample& s = samples[i];
+    const AugmentSample& s = samples[i];
     if (s.x0 < 0 || s.y0 < 0 || s.x0 > g.size - g.crop || s.y0 > g.size - g.crop)
       throw Error("augment: sample " + std::to_string(i) + " crops at (" + std::to_string(s.x0) +
                   ", " + std::to_string(s.y0) + "), outside the " + std::to_string(g.size) + " x " +
@@ -116,16 +116,16 @@ template <class T>
 struct AugmentFunctor {
   int size = 256, crop = 227;
   T scale = 1;
-  const uint8_t* images = nullptr;              // (N, S, S, 3) RGB
-  const float* mean = nullptr;                  // (3, S, S)
-  const cpu::AugmentSample* samples = nullptr;  // (N)
-  T* out = nullptr;                             // (N, 3, crop, crop)
+  const uint8_t* images = nullptr;         // (N, S, S, 3) RGB
+  const float* mean = nullptr;             // (3, S, S)
+  const AugmentSample* samples = nullptr;  // (N)
+  T* out = nullptr;                        // (N, 3, crop, crop)
   AX_HD void operator()(int64_t i) const {
     const int x = static_cast<int>(i % crop);
     const int y = static_cast<int>((i / crop) % crop);
     const int c = static_cast<int>((i / (static_cast<int64_t>(crop) * crop)) % 3);
     const int64_t n = i / (3 * static_cast<int64_t>(crop) * crop);
-    const cpu::AugmentSample& s = samples[n];
+    const AugmentSample& s = samples[n];
     const int64_t sx = s.x0 + (s.flip ? crop - 1 - x : x);
     const int64_t sy = s.y0 + y;
     const uint8_t pixel = images[((n * size + sy) * size + sx) * 3 + c];

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "alexnet/cpu_ops.h"
 #include "alexnet/error.h"
+#include "alexnet/op_params.h"
 #include "kernels/hd.cuh"
 #include "kernels/philox.cuh"
 
@@ -29,7 +29,7 @@ struct DropoutMask {
 
 // Host-side: validates d and count for both backends.
 template <class T>
-DropoutMask<T> dropout_mask(const cpu::DropoutParams& d, int64_t count) {
+DropoutMask<T> dropout_mask(const DropoutParams& d, int64_t count) {
   if (!(d.p >= 0.0 && d.p <= 1.0))
     throw Error("dropout: p must be in [0, 1], got " + std::to_string(d.p));
   // The element is a 32-bit word of the Philox counter; beyond that masks would repeat.

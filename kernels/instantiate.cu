@@ -17,43 +17,43 @@
 namespace alexnet::kernels {
 
 // ---------------------------------------------------------------- activations
-void activation_forward_cuda(cpu::Activation a, int64_t count, const float* x, float* y,
+void activation_forward_cuda(Activation a, int64_t count, const float* x, float* y,
                              cudaStream_t stream) {
   switch (a) {
-    case cpu::Activation::relu:
+    case Activation::relu:
       return launch_elementwise(count, ReluForward<float>{x, y}, stream);
-    case cpu::Activation::tanh:
+    case Activation::tanh:
       return launch_elementwise(count, TanhForward<float>{x, y}, stream);
   }
   throw Error("activation_forward_cuda: unknown activation " + std::to_string(static_cast<int>(a)));
 }
 
-void activation_backward_cuda(cpu::Activation a, int64_t count, const float* y, const float* dy,
+void activation_backward_cuda(Activation a, int64_t count, const float* y, const float* dy,
                               float* dx, cudaStream_t stream) {
   switch (a) {
-    case cpu::Activation::relu:
+    case Activation::relu:
       return launch_elementwise(count, ReluBackward<float>{y, dy, dx}, stream);
-    case cpu::Activation::tanh:
+    case Activation::tanh:
       return launch_elementwise(count, TanhBackward<float>{y, dy, dx}, stream);
   }
   throw Error("activation_backward_cuda: unknown activation " +
               std::to_string(static_cast<int>(a)));
 }
 
-void bias_activation_cuda(cpu::Activation a, int n, int k, int64_t plane, const float* bias,
-                          float* y, cudaStream_t stream) {
+void bias_activation_cuda(Activation a, int n, int k, int64_t plane, const float* bias, float* y,
+                          cudaStream_t stream) {
   launch_elementwise(static_cast<int64_t>(n) * k * plane,
                      BiasActivation<float>{a, plane, k, bias, y}, stream);
 }
 
 // ---------------------------------------------------------------- LRN
-void lrn_forward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x, float* y,
+void lrn_forward_cuda(const LrnParams& p, int n, int c, int h, int w, const float* x, float* y,
                       float* scale, cudaStream_t stream) {
   const int64_t count = static_cast<int64_t>(n) * c * h * w;
   launch_elementwise(count, LrnForward<float>{lrn_coeffs<float>(p, c, h, w), x, y, scale}, stream);
 }
 
-void lrn_backward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x,
+void lrn_backward_cuda(const LrnParams& p, int n, int c, int h, int w, const float* x,
                        const float* y, const float* scale, const float* dy, float* dx,
                        cudaStream_t stream) {
   const int64_t count = static_cast<int64_t>(n) * c * h * w;
@@ -62,25 +62,25 @@ void lrn_backward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, cons
 }
 
 // ---------------------------------------------------------------- max pooling
-void maxpool_forward_cuda(const cpu::PoolGeom& g, const float* x, float* y, int32_t* argmax,
+void maxpool_forward_cuda(const PoolGeom& g, const float* x, float* y, int32_t* argmax,
                           cudaStream_t stream) {
   const int64_t count = static_cast<int64_t>(g.n) * g.c * g.out_h() * g.out_w();
   launch_elementwise(count, MaxpoolForward<float>{pool_dims(g), x, y, argmax}, stream);
 }
 
-void maxpool_backward_cuda(const cpu::PoolGeom& g, const int32_t* argmax, const float* dy,
-                           float* dx, cudaStream_t stream) {
+void maxpool_backward_cuda(const PoolGeom& g, const int32_t* argmax, const float* dy, float* dx,
+                           cudaStream_t stream) {
   const int64_t count = static_cast<int64_t>(g.n) * g.c * g.h * g.w;
   launch_elementwise(count, MaxpoolBackward<float>{pool_dims(g), argmax, dy, dx}, stream);
 }
 
 // ---------------------------------------------------------------- dropout
-void dropout_forward_cuda(const cpu::DropoutParams& d, int64_t count, const float* x, float* y,
+void dropout_forward_cuda(const DropoutParams& d, int64_t count, const float* x, float* y,
                           cudaStream_t stream) {
   launch_elementwise(count, DropoutForward<float>{dropout_mask<float>(d, count), x, y}, stream);
 }
 
-void dropout_backward_cuda(const cpu::DropoutParams& d, int64_t count, const float* dy, float* dx,
+void dropout_backward_cuda(const DropoutParams& d, int64_t count, const float* dy, float* dx,
                            cudaStream_t stream) {
   launch_elementwise(count, DropoutBackward<float>{dropout_mask<float>(d, count), dy, dx}, stream);
 }
@@ -110,8 +110,8 @@ void sgd_update_all_cuda(double lr, double momentum, const SgdSegment<float>* se
 }
 
 // ---------------------------------------------------------------- augmentation
-void augment_batch_cuda(const cpu::AugmentGeom& g, const uint8_t* images, const float* mean,
-                        const cpu::AugmentSample* samples, float* out, cudaStream_t stream) {
+void augment_batch_cuda(const AugmentGeom& g, const uint8_t* images, const float* mean,
+                        const AugmentSample* samples, float* out, cudaStream_t stream) {
   const AugmentFunctor<float> f{g.size,  g.crop, static_cast<float>(g.scale), images, mean,
                                 samples, out};
   launch_elementwise(augment_count(g), f, stream);

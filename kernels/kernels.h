@@ -9,33 +9,33 @@
 
 #include <cstdint>
 
-#include "alexnet/cpu_ops.h"
+#include "alexnet/op_params.h"
 
 namespace alexnet::kernels {
 
-void activation_forward_cuda(cpu::Activation a, int64_t count, const float* x, float* y,
+void activation_forward_cuda(Activation a, int64_t count, const float* x, float* y,
                              cudaStream_t stream);
-void activation_backward_cuda(cpu::Activation a, int64_t count, const float* y, const float* dy,
+void activation_backward_cuda(Activation a, int64_t count, const float* y, const float* dy,
                               float* dx, cudaStream_t stream);
 
 // y (N, K, P, Q) = act(y + bias[k]) in one pass; bias may be null.
-void bias_activation_cuda(cpu::Activation a, int n, int k, int64_t plane, const float* bias,
-                          float* y, cudaStream_t stream);
+void bias_activation_cuda(Activation a, int n, int k, int64_t plane, const float* bias, float* y,
+                          cudaStream_t stream);
 
-void lrn_forward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x, float* y,
+void lrn_forward_cuda(const LrnParams& p, int n, int c, int h, int w, const float* x, float* y,
                       float* scale, cudaStream_t stream);
-void lrn_backward_cuda(const cpu::LrnParams& p, int n, int c, int h, int w, const float* x,
+void lrn_backward_cuda(const LrnParams& p, int n, int c, int h, int w, const float* x,
                        const float* y, const float* scale, const float* dy, float* dx,
                        cudaStream_t stream);
 
-void maxpool_forward_cuda(const cpu::PoolGeom& g, const float* x, float* y, int32_t* argmax,
+void maxpool_forward_cuda(const PoolGeom& g, const float* x, float* y, int32_t* argmax,
                           cudaStream_t stream);
-void maxpool_backward_cuda(const cpu::PoolGeom& g, const int32_t* argmax, const float* dy,
-                           float* dx, cudaStream_t stream);
+void maxpool_backward_cuda(const PoolGeom& g, const int32_t* argmax, const float* dy, float* dx,
+                           cudaStream_t stream);
 
-void dropout_forward_cuda(const cpu::DropoutParams& d, int64_t count, const float* x, float* y,
+void dropout_forward_cuda(const DropoutParams& d, int64_t count, const float* x, float* y,
                           cudaStream_t stream);
-void dropout_backward_cuda(const cpu::DropoutParams& d, int64_t count, const float* dy, float* dx,
+void dropout_backward_cuda(const DropoutParams& d, int64_t count, const float* dy, float* dx,
                            cudaStream_t stream);
 
 // Per-sample results, summed by the caller: loss (N), top1 (N), top5 (N). Labels are not
@@ -52,7 +52,7 @@ void sgd_update_all_cuda(double lr, double momentum, const SgdSegment<float>* se
 
 // samples (N) are device memory too (draw them on the host with draw_augment or ten_crop and
 // copy); their offsets are not checked here, so each must lie within [0, size - crop].
-void augment_batch_cuda(const cpu::AugmentGeom& g, const uint8_t* images, const float* mean,
-                        const cpu::AugmentSample* samples, float* out, cudaStream_t stream);
+void augment_batch_cuda(const AugmentGeom& g, const uint8_t* images, const float* mean,
+                        const AugmentSample* samples, float* out, cudaStream_t stream);
 
 }  // namespace alexnet::kernels

@@ -1,4 +1,4 @@
-// Local response normalisation across channels (DESIGN.md §2), as per-element functors.
+// Local response normalisation across channels (the paper's §3.3), as per-element functors.
 //
 //   scale_i = k + alpha' * sum_{j = max(0, i - n/2)}^{min(C - 1, i + n/2)} x_j^2
 //   y_i     = x_i * scale_i^(-beta)
@@ -13,10 +13,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <string>
 
-#include "alexnet/cpu_ops.h"
-#include "alexnet/error.h"
+#include "alexnet/op_params.h"
 #include "kernels/hd.cuh"
 
 namespace alexnet::kernels {
@@ -29,12 +27,10 @@ struct LrnCoeffs {
   T k = 2, alpha = 1e-4, beta = 0.75;  // alpha already divided by n where asked
 };
 
-// Host-side: validates p and converts it to the element type once for both backends.
+// Host-side: converts p to the element type once for both backends (the caller has run
+// p.check(): an odd, positive size).
 template <class T>
-LrnCoeffs<T> lrn_coeffs(const cpu::LrnParams& p, int c, int h, int w) {
-  if (p.size < 1 || p.size % 2 == 0)
-    throw Error("lrn: size must be odd and positive (a symmetric window), got " +
-                std::to_string(p.size));
+LrnCoeffs<T> lrn_coeffs(const LrnParams& p, int c, int h, int w) {
   const double alpha = p.alpha_over_n ? p.alpha / p.size : p.alpha;
   return LrnCoeffs<T>{c,
                       static_cast<int64_t>(h) * w,

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "alexnet/cpu_ops.h"
+#include "alexnet/op_params.h"
 #include "kernels/hd.cuh"
 
 namespace alexnet::kernels {
@@ -21,7 +21,7 @@ struct PoolDims {
   int size = 3, stride = 2;
 };
 
-inline PoolDims pool_dims(const cpu::PoolGeom& g) {
+inline PoolDims pool_dims(const PoolGeom& g) {
   return PoolDims{g.h, g.w, g.out_h(), g.out_w(), g.size, g.stride};
 }
 

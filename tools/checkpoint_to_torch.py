@@ -7,7 +7,7 @@ it also serves as an independent check that the C++ writer follows the public fo
   checkpoint_to_torch.py runs/x/checkpoints/last.safetensors
       lists every tensor (name, dtype, shape) and the metadata keys
   ... --check-alexnet
-      also checks the tensors the trainer promises (DESIGN.md section 4) with consistent
+      also checks the tensors the trainer promises (README, "Checkpoints") with consistent
       shapes; exits 1 naming the problems otherwise
   ... --torch [--save out.pt [--model-only]]
       converts every array with torch.from_numpy (torch is imported only then) and can save
@@ -47,7 +47,7 @@ CONVS = ["conv1", "conv2", "conv3", "conv4", "conv5"]
 FCS = ["fc6", "fc7", "fc8"]
 CHECKPOINT_FORMAT = "alexnet-checkpoint/1"
 
-# DESIGN.md section 4: the paper's network, whole (untowered), in PyTorch layouts.
+# README, "Checkpoints": the paper's network, whole (untowered), in PyTorch layouts.
 PAPER_SHAPES = {
     "conv1.weight": (96, 3, 11, 11), "conv1.bias": (96,),
     "conv2.weight": (256, 48, 5, 5), "conv2.bias": (256,),
@@ -182,7 +182,7 @@ def read_safetensors(path):
 
 
 def check_alexnet(arrays, metadata):
-    """Returns (problems, warnings, summary) for the DESIGN.md section 4 contract."""
+    """Returns (problems, warnings, summary) for the checkpoint contract (README, "Checkpoints")."""
     problems, warnings = [], []
 
     def shape(name):
@@ -348,7 +348,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a .safetensors file")
     parser.add_argument("--check-alexnet", action="store_true",
-                        help="verify the AlexNet tensors and shapes of DESIGN.md section 4")
+                        help="verify the AlexNet tensors and shapes of the README's "Checkpoints"")
     parser.add_argument("--torch", action="store_true", help="convert to torch tensors")
     parser.add_argument("--save", metavar="OUT.pt",
                         help="save the tensors as a torch state dict (implies --torch)")

@@ -4,7 +4,7 @@
 #   tools/device-build.sh            configure (cmake --preset device), build, copy the small
 #                                    libraries, pack build-device/device-pack.tar.gz, check size
 #
-# Then, in ONE device call (../shared/DEVICE.md, the tool library's device README):
+# Then, in ONE device call (README, "Development": the lent GPU machine):
 #   carry:   ["build-device/device-pack.tar.gz"]
 #   command: tools/device-check.sh
 #

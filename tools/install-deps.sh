@@ -2,16 +2,21 @@
 # Installs the Debian packages alexnet builds and tests with. Idempotent: quiet and quick when
 # everything is already there. The CUDA toolkit (nvcc, cuBLAS, cuDNN, NCCL) is not a Debian
 # package here; it is expected under /usr/local/cuda and is optional (see README).
+# --list prints the packages and installs nothing (tools/check-deps.sh reads the list from it).
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libopenblas-dev libgtest-dev
-  libturbojpeg0-dev libpng-dev libopencv-core-dev libopencv-imgproc-dev
+  libturbojpeg0-dev libpng-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   clang-format
   python3 python3-numpy
 )
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command (README): installs what is missing, builds, and runs every test twice:
-# once in the release build (with the CUDA backend compiled when the toolkit is present;
-# GPU tests skip without a GPU) and once CPU-only under AddressSanitizer + UBSan. Then checks
-# that a checkpoint reads in Python with numpy alone (and into PyTorch when it is installed),
-# and that the code is clang-formatted.
+# The test command (README): installs what is missing, checks the layering of the includes
+# (tools/check-layering.sh), builds, and runs every test twice: once in the release build (with
+# the CUDA backend compiled when the toolkit is present; GPU tests skip without a GPU) and once
+# CPU-only under AddressSanitizer + UBSan. Then checks that every header and library the builds
+# used comes from a package tools/install-deps.sh installs (tools/check-deps.sh), that a
+# checkpoint reads in Python with numpy alone (and into PyTorch when it is installed), and that
+# the code is clang-formatted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -11,6 +13,9 @@ jobs=$(nproc)
 bash tools/install-deps.sh
 
 step() { printf '\n=== %s\n' "$*"; }
+
+step "layering: what each folder may include"
+bash tools/check-layering.sh
 
 cuda=OFF
 [ -x /usr/local/cuda/bin/nvcc ] && cuda=ON
@@ -27,6 +32,9 @@ cmake --build build-asan -j "$jobs"
 step "tests (sanitizers)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+step "dependencies: every header and library the builds used comes from a listed package"
+bash tools/check-deps.sh build build-asan
 
 step "a checkpoint of the paper network, read with numpy (and PyTorch if installed)"
 tmp=$(mktemp -d)

@@ -1,6 +1,7 @@
-// Checkpoints (DESIGN §4): one safetensors file with the whole (untowered) PyTorch-layout
-// weights, their momentum as momentum.<name>, the input statistics, and metadata that lets a
-// run resume exactly: the resolved config, position in the data, LR schedule, RNG state.
+// Checkpoints (README, "Checkpoints"): one safetensors file with the whole (untowered)
+// PyTorch-layout weights, their momentum as momentum.<name>, the input statistics, and metadata
+// that lets a run resume exactly: the resolved config, position in the data, LR schedule, RNG
+// state.
 #pragma once
 
 #include <cstdint>

@@ -139,6 +139,17 @@ struct Config {
 // ("section.key=value", the value parsed as YAML), checks every key and value, and
 // returns the result. Throws alexnet::Error with one line naming file, key, value and
 // what was expected; an unknown key names the closest valid one.
+// The spatial side of each stage's input and output, conv1 to pool5 in order, for
+// model.input_size: the one walk down the stack that the config's check and Net::build share.
+// A stage whose window does not fit its input has out = 0, and so do the stages after it.
+struct StageSide {
+  const char* stage;    // "conv1", "pool1", ..., "pool5"
+  int in = 0, out = 0;  // input and output side
+  int window = 0, pad = 0;
+  const char* window_key;  // the config key of the window: "model.conv2.kernel", "model.pool.size"
+};
+std::vector<StageSide> stage_sides(const Config::Model& m);
+
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
 // Same from YAML text (a checkpoint's stored config); `origin` names it in messages.
 Config config_from_yaml(const std::string& yaml_text, const std::string& origin,

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "alexnet/config.h"
-#include "alexnet/cpu_ops.h"
+#include "alexnet/op_params.h"
 #include "alexnet/safetensors.h"
 #include "alexnet/tensor.h"
 
@@ -114,14 +114,14 @@ class BatchLoader {
   // The staged batch, augmented for training in `epoch`: out (n, 3, crop, crop), on the CPU or
   // on the loader's GPU.
   void augment_train(int n, int epoch, Tensor& out) const;
-  // The staged batch with the same crop for every sample (cpu::AugmentSample: centre, or
+  // The staged batch with the same crop for every sample (AugmentSample: centre, or
   // kernels::ten_crop(k)), no lighting.
-  void augment_fixed(int n, const cpu::AugmentSample& crop, Tensor& out) const;
+  void augment_fixed(int n, const AugmentSample& crop, Tensor& out) const;
   int crop() const { return crop_; }
   Device device() const { return device_; }
 
  private:
-  void augment(int n, const cpu::AugmentSample* samples, Tensor& out) const;
+  void augment(int n, const AugmentSample* samples, Tensor& out) const;
 
   const DataSource& source_;
   const DataStats& stats_;
@@ -138,6 +138,6 @@ class BatchLoader {
 };
 
 // The centre crop of an S x S image.
-cpu::AugmentSample center_crop(int size, int crop);
+AugmentSample center_crop(int size, int crop);
 
 }  // namespace alexnet

@@ -1,4 +1,5 @@
-// The two-tower AlexNet of the paper (DESIGN §2), on the backend of its tensors.
+// The two-tower AlexNet of the paper (README, "The network and the math"), on the backend of its
+// tensors.
 //
 //   conv1 → act → LRN → pool      (each tower sees the whole image)
 //   conv2 → act → LRN → pool      (own half)
@@ -9,7 +10,8 @@
 //   fc7 → act → dropout           (both)
 //   fc8 → logits, gathered        (both) → softmax cross-entropy over all classes
 //
-// Weights are stored per tower as slices of the whole PyTorch-layout tensors of DESIGN §4; a
+// Weights are stored per tower as slices of the whole PyTorch-layout tensors of a checkpoint
+// (README, "Checkpoints"); a
 // layer reading both halves holds one slice per input tower and accumulates over them.
 #pragma once
 
@@ -20,11 +22,12 @@
 #include <vector>
 
 #include "alexnet/config.h"
-#include "alexnet/exchange.h"
 #include "alexnet/ops.h"
 #include "alexnet/tensor.h"
 
 namespace alexnet {
+
+class Exchange;  // src/comm/exchange.h
 
 // One tower's slice of a whole parameter tensor. The whole tensor is viewed as a matrix
 // (whole_shape[0] rows, the rest flattened) and the slice is the block
@@ -73,11 +76,14 @@ class Net {
   // Every tensor of the net (parameters, gradients, momentum, activations, logits) lives on
   // `device`, both towers there. F64 exists on the CPU only. Throws alexnet::Error naming the
   // config key when the shapes cannot work, and when the device cannot hold the net.
+  // A GPU's settings (config section cuda) belong to the device, not the net: configure_devices.
   Net(const Config& config, int batch_capacity, DType dtype = DType::f32, Device device = {});
   // Tower t on devices[t] (one per tower: model.towers of them); the loss, logits and probs on
-  // devices[0]. Towers on different devices see each other only through the exchange
-  // (make_exchange): on the CPU, cpu:0 and cpu:1 hold separate memory and no op mixes them.
-  Net(const Config& config, int batch_capacity, DType dtype, std::vector<Device> devices);
+  // devices[0]. Towers on different devices see each other only through `exchange`, made for
+  // these devices by the caller (make_exchange, src/comm/exchange.h): on the CPU, cpu:0 and
+  // cpu:1 hold separate memory and no op mixes them.
+  Net(const Config& config, int batch_capacity, DType dtype, std::vector<Device> devices,
+      std::unique_ptr<Exchange> exchange);
   ~Net();
   Net(const Net&) = delete;
   Net& operator=(const Net&) = delete;
@@ -91,8 +97,8 @@ class Net {
   // Training applies dropout (keyed by seed and step) and keeps what backward needs,
   // including a handle to `images` when they are on the net's device: leave them unchanged
   // until backward().
-  ops::XentResult forward(const Tensor& images, const int32_t* labels, int n, bool train,
-                          uint64_t seed, uint64_t step);
+  XentResult forward(const Tensor& images, const int32_t* labels, int n, bool train, uint64_t seed,
+                     uint64_t step);
   // The gradients of the batch-mean loss of the last training forward into every Param::grad.
   void backward();
 
@@ -138,13 +144,13 @@ class Net {
   std::vector<Device> devices_;  // per tower
   Device device_;                // tower 0's
   bool single_device_ = true;    // every tower on device_
-  ops::Activation activation_ = ops::Activation::relu;
+  Activation activation_ = Activation::relu;
   std::vector<Param> params_;
   std::vector<Tower> tower_;
   std::unique_ptr<Exchange> exchange_;
   Tensor logits_, dlogits_, probs_;
   std::vector<Tensor> last_images_;  // per tower, on its device
-  // The last forward's all-gathers by layer: result[t][r] (alexnet/exchange.h).
+  // The last forward's all-gathers by layer: result[t][r] (src/comm/exchange.h).
   std::map<std::string, std::vector<std::vector<Tensor>>> gathered_;
   int last_n_ = 0;
   uint64_t last_seed_ = 0, last_step_ = 0;

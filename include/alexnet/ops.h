@@ -5,19 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
-#include "alexnet/cpu_ops.h"
+#include "alexnet/op_params.h"
 #include "alexnet/tensor.h"
 
 namespace alexnet::ops {
-
-using cpu::Activation;
-using cpu::ConvGeom;
-using cpu::DropoutParams;
-using cpu::LrnParams;
-using cpu::PoolGeom;
-using cpu::XentResult;
 
 void conv_forward(const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor* bias,
                   Tensor& y, double beta);
@@ -87,6 +81,9 @@ struct GpuOptions {
   bool operator==(const GpuOptions&) const = default;
 };
 void set_gpu_options(Device device, const GpuOptions& options);
+// Empty when GPU `index` is usable (a CUDA build and cuda:index present), else why not, in a
+// few words for a user: "this build has no CUDA support", "no CUDA-capable device is detected".
+std::string gpu_unavailable_reason(int index);
 
 // ---------------------------------------------------------------- queues
 // On a GPU each tower's work goes to a queue of its own (a CUDA stream), so that the two towers

@@ -61,4 +61,9 @@ std::vector<Device> select_placement(const std::string& device_option, const Con
 // resolve_device, for callers that only check the value.
 void check_device(const std::string& device, const std::string& option);
 
+// Applies the config's section cuda (convolution scratch, algorithm choice, determinism, TF32)
+// to every GPU among `devices`, before a Net on them runs. They are settings of the device, kept
+// until changed: a net made without this call runs with the defaults of that section.
+void configure_devices(const std::vector<Device>& devices, const Config& config);
+
 }  // namespace alexnet

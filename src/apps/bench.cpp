@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "alexnet/config.h"
+#include "alexnet/cpu_ops.h"
 #include "alexnet/data.h"
 #include "alexnet/image.h"
 #include "alexnet/net.h"
@@ -23,6 +24,7 @@
 #include "alexnet/train.h"
 #include "src/apps/common.h"
 #include "src/apps/opencv_imdecode.h"
+#include "src/comm/exchange.h"
 #include "src/train/prefetch.h"
 #ifdef ALEXNET_HAVE_CUDA
 #include "src/cuda/device_info.h"
@@ -50,6 +52,13 @@ double sgemm_gflops() {
   return best;
 }
 
+// The devices of `placement` set up from the config's section cuda, and the exchange between them.
+std::unique_ptr<alexnet::Exchange> configured_exchange(
+    const alexnet::Config& c, const std::vector<alexnet::Device>& placement) {
+  alexnet::configure_devices(placement, c);
+  return alexnet::make_exchange(placement, c.cuda.exchange_timeout_s);
+}
+
 // The net, one batch of synthetic images augmented once on the net's device (so the step
 // measures the network alone), and the training step: forward, backward, SGD update.
 struct Workload {
@@ -67,7 +76,7 @@ struct Workload {
   Workload(const alexnet::Config& c, const std::vector<alexnet::Device>& placement)
       : config(c),
         B(c.data.batch_size),
-        net(c, B, alexnet::DType::f32, placement),
+        net(c, B, alexnet::DType::f32, placement, configured_exchange(c, placement)),
         data(alexnet::make_source(c, alexnet::Split::train)),
         stats(alexnet::compute_stats(*data, std::min<int64_t>(64, data->size()), 2)),
         images({B, 3, net.input_size(), net.input_size()}, alexnet::DType::f32, net.device()),
@@ -290,6 +299,7 @@ void bench_end_to_end(const std::string& dir, const alexnet::Config& base, int s
                 std::to_string(config.fc8()));
   const DataStats stats =
       compute_stats(*source, std::min<int64_t>(256, source->size()), config.data.workers);
+  configure_devices({device}, config);
   Net net(config, B, DType::f32, device);
   net.init(config.seed);
   const int64_t per_epoch = source->size() / B;
@@ -543,7 +553,8 @@ int main(int argc, char** argv) {
       if (packed) bench_loader(*packed, loader_dir, loader_images);
       if (measured.empty()) return 0;  // --loader alone: the input pipeline only
       const double sgemm = sgemm_gflops();
-      std::printf("\nOpenBLAS sgemm 1024x1024x1024: %.1f GFLOP/s (best of 5)\n", sgemm);
+      std::printf("\nBLAS: %s\nOpenBLAS sgemm 1024x1024x1024: %.1f GFLOP/s (best of 5)\n",
+                  cpu::blas_description().c_str(), sgemm);
       for (const auto& [label, config] : measured) bench_config_cpu(label, config, steps, sgemm);
       return 0;
     }

@@ -5,10 +5,10 @@
 
 #include "alexnet/checkpoint.h"
 #include "alexnet/error.h"
+#include "alexnet/file_io.h"
 #include "alexnet/json.h"
 #include "alexnet/train.h"
 #include "src/apps/common.h"
-#include "src/train/run_dir.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Evaluate an AlexNet checkpoint: top-1 and top-5 error.", "alexnet-eval"};
@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     const Device device = resolve_device(common.device, "--device");
     const auto data =
         make_source(config, split == "val" ? Split::val : Split::train, &ckpt.classes);
+    configure_devices({device}, config);
     Net net(config, batch > 0 ? batch : config.data.batch_size, DType::f32, device);
     load_weights(ckpt, net, false);
     const auto r = evaluate(net, *data, ckpt.stats, config, crops);

@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
     // --device alone: the checkpoint's model.devices says where it was trained.
     const Device device = resolve_device(common.device, "--device");
     const int S = ckpt.stats.size, B = std::min<int>(32, static_cast<int>(images.size()));
+    configure_devices({device}, config);
     Net net(config, B, DType::f32, device);
     load_weights(ckpt, net, false);
     const NoFiles source(S, ckpt.classes);

@@ -23,6 +23,7 @@
 #include <variant>
 
 #include "alexnet/error.h"
+#include "alexnet/op_params.h"
 
 namespace alexnet {
 namespace {
@@ -756,15 +757,6 @@ YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
   }
 }
 
-// Conv / pool arithmetic down to pool5 (0 = nothing left).
-int conv_out(int in, const ConvLayerConfig& l) {
-  const int padded = in + 2 * l.pad;
-  return padded < l.kernel ? 0 : (padded - l.kernel) / l.stride + 1;
-}
-int pool_out(int in, const Config::Pool& p) {
-  return in < p.size ? 0 : (in - p.size) / p.stride + 1;
-}
-
 // Checks between keys, after every source: a file may be fixed by a later --set, so the
 // error is charged to the last source that set one of the keys involved.
 void check_consistency(const Loader& ld) {
@@ -805,19 +797,9 @@ void check_consistency(const Loader& ld) {
              crop + " must not exceed data.image_size = " + std::to_string(c.data.image_size));
   }
 
-  const std::pair<const char*, std::function<int(int)>> stages[] = {
-      {"conv1", [&](int s) { return conv_out(s, m.conv1); }},
-      {"pool1", [&](int s) { return pool_out(s, m.pool); }},
-      {"conv2", [&](int s) { return conv_out(s, m.conv2); }},
-      {"pool2", [&](int s) { return pool_out(s, m.pool); }},
-      {"conv3", [&](int s) { return conv_out(s, m.conv3); }},
-      {"conv4", [&](int s) { return conv_out(s, m.conv4); }},
-      {"conv5", [&](int s) { return conv_out(s, m.conv5); }},
-      {"pool5", [&](int s) { return pool_out(s, m.pool); }}};
-  int side = m.input_size;
-  for (const auto& [stage, out] : stages) {
-    side = out(side);
-    if (side < 1) {
+  for (const StageSide& side : stage_sides(m)) {
+    if (side.out < 1) {
+      const char* stage = side.stage;
       size_t source = 0;
       for (const KeySpec& s : key_table())
         if (s.key.starts_with("model.conv") || s.key.starts_with("model.pool") ||
@@ -930,6 +912,31 @@ std::string escape_cell(const std::string& s) {
 }
 
 }  // namespace
+
+std::vector<StageSide> stage_sides(const Config::Model& m) {
+  auto conv = [](const char* stage, const ConvLayerConfig& l, const char* key) {
+    return StageSide{stage, 0, 0, l.kernel, l.pad, key};
+  };
+  std::vector<StageSide> sides = {conv("conv1", m.conv1, "model.conv1.kernel"),
+                                  {"pool1", 0, 0, m.pool.size, 0, "model.pool.size"},
+                                  conv("conv2", m.conv2, "model.conv2.kernel"),
+                                  {"pool2", 0, 0, m.pool.size, 0, "model.pool.size"},
+                                  conv("conv3", m.conv3, "model.conv3.kernel"),
+                                  conv("conv4", m.conv4, "model.conv4.kernel"),
+                                  conv("conv5", m.conv5, "model.conv5.kernel"),
+                                  {"pool5", 0, 0, m.pool.size, 0, "model.pool.size"}};
+  const ConvLayerConfig* convs[] = {&m.conv1, nullptr,  &m.conv2, nullptr,
+                                    &m.conv3, &m.conv4, &m.conv5, nullptr};
+  int side = m.input_size;
+  for (size_t i = 0; i < sides.size(); ++i) {
+    StageSide& s = sides[i];
+    s.in = side;
+    const int stride = convs[i] ? convs[i]->stride : m.pool.stride;
+    s.out = side < 1 ? 0 : conv_out(side, s.window, stride, s.pad);
+    side = s.out;
+  }
+  return sides;
+}
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   if (path.empty()) return load("", "defaults", overrides, nullptr);

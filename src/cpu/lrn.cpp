@@ -43,6 +43,7 @@ void window_sum_of_squares(const kernels::LrnCoeffs<T>& q, const T* x, int ch, i
 
 template <class T>
 void lrn_forward(const LrnParams& p, int n, int c, int h, int w, const T* x, T* y, T* scale) {
+  p.check();
   const auto q = kernels::lrn_coeffs<T>(p, c, h, w);
   const bool three_quarters = q.beta == T(0.75);
   for_each_block(n, c, q.plane, [&](int64_t sample, int ch, int64_t p0, int count) {
@@ -62,6 +63,7 @@ void lrn_forward(const LrnParams& p, int n, int c, int h, int w, const T* x, T* 
 template <class T>
 void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const T* x, const T* y,
                   const T* scale, const T* dy, T* dx) {
+  p.check();
   const auto q = kernels::lrn_coeffs<T>(p, c, h, w);
   if (scale == nullptr) {
     // Without the forward's scales, the functor recomputes them per element (tests only).

@@ -19,7 +19,7 @@
 namespace alexnet::gpu {
 namespace {
 
-std::string geom_text(const cpu::ConvGeom& g) {
+std::string geom_text(const ConvGeom& g) {
   return "n=" + std::to_string(g.n) + " c=" + std::to_string(g.c) + " h=" + std::to_string(g.h) +
          " w=" + std::to_string(g.w) + " k=" + std::to_string(g.k) + " r=" + std::to_string(g.r) +
          " s=" + std::to_string(g.s) + " stride=" + std::to_string(g.stride) +
@@ -28,7 +28,7 @@ std::string geom_text(const cpu::ConvGeom& g) {
 
 // The checks of the CPU op (src/cpu/conv.cpp), plus n >= 1: cuDNN descriptors need every
 // dimension positive.
-void check_geom(const cpu::ConvGeom& g) {
+void check_geom(const ConvGeom& g) {
   if (g.n <= 0 || g.c <= 0 || g.h <= 0 || g.w <= 0 || g.k <= 0 || g.r <= 0 || g.s <= 0 ||
       g.stride <= 0 || g.pad < 0 || g.groups <= 0 || g.c % g.groups != 0 || g.k % g.groups != 0 ||
       g.h + 2 * g.pad < g.r || g.w + 2 * g.pad < g.s) {
@@ -183,7 +183,7 @@ const char* math_name(cudnnMathType_t m) {
 }  // namespace
 
 // ---------------------------------------------------------------- ConvPlan
-ConvPlan::ConvPlan(Handles& h, const cpu::ConvGeom& g, const ConvAlgoOptions& options) : geom(g) {
+ConvPlan::ConvPlan(Handles& h, const ConvGeom& g, const ConvAlgoOptions& options) : geom(g) {
   check_geom(g);
   try {
     AX_CUDA_CHECK(cudnnCreateTensorDescriptor(&x_desc));
@@ -296,7 +296,7 @@ void conv_backward_filter(Handles& h, const ConvPlan& p, const float* x, const f
 }
 
 // ---------------------------------------------------------------- ConvPlanCache
-const ConvPlan& ConvPlanCache::get(Handles& h, const cpu::ConvGeom& g) {
+const ConvPlan& ConvPlanCache::get(Handles& h, const ConvGeom& g) {
   const std::array<int, 10> key = {g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.stride, g.pad, g.groups};
   auto it = plans_.find(key);
   if (it == plans_.end())

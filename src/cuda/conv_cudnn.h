@@ -20,7 +20,7 @@
 #include <memory>
 #include <string>
 
-#include "alexnet/cpu_ops.h"
+#include "alexnet/op_params.h"
 #include "src/cuda/handles.h"
 
 namespace alexnet::gpu {
@@ -52,7 +52,7 @@ struct ConvPlan {
   // algorithms and reserves their scratch in h (so running out of memory shows here, not in
   // the middle of a step). Throws std::invalid_argument for a bad geometry and alexnet::Error
   // when no algorithm fits the workspace limit or the scratch cannot be allocated.
-  ConvPlan(Handles& h, const cpu::ConvGeom& g, const ConvAlgoOptions& options = {});
+  ConvPlan(Handles& h, const ConvGeom& g, const ConvAlgoOptions& options = {});
   ~ConvPlan();
   ConvPlan(const ConvPlan&) = delete;
   ConvPlan& operator=(const ConvPlan&) = delete;
@@ -62,7 +62,7 @@ struct ConvPlan {
   // One line for the log: the geometry, each direction's algorithm and scratch, and the math.
   std::string describe() const;
 
-  cpu::ConvGeom geom;
+  ConvGeom geom;
   cudnnTensorDescriptor_t x_desc = nullptr;     // (N, C, H, W)
   cudnnTensorDescriptor_t y_desc = nullptr;     // (N, K, P, Q)
   cudnnTensorDescriptor_t bias_desc = nullptr;  // (1, K, 1, 1), broadcast over N, P, Q
@@ -93,7 +93,7 @@ void conv_backward_filter(Handles& h, const ConvPlan& p, const float* x, const f
 class ConvPlanCache {
  public:
   explicit ConvPlanCache(const ConvAlgoOptions& options = {}) : options_(options) {}
-  const ConvPlan& get(Handles& h, const cpu::ConvGeom& g);
+  const ConvPlan& get(Handles& h, const ConvGeom& g);
   size_t size() const { return plans_.size(); }
 
  private:

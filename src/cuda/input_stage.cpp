@@ -47,14 +47,14 @@ InputStage::InputStage(int device, int capacity, size_t image_bytes, const float
     : device_(device), capacity_(capacity), image_bytes_(image_bytes) {
   const CurrentDevice current(device);
   const size_t images = static_cast<size_t>(capacity) * image_bytes;
-  const size_t samples = static_cast<size_t>(capacity) * sizeof(cpu::AugmentSample);
+  const size_t samples = static_cast<size_t>(capacity) * sizeof(AugmentSample);
   try {
     host_images_ = static_cast<uint8_t*>(pinned(images, "the staged batch"));
-    host_samples_ = static_cast<cpu::AugmentSample*>(pinned(samples, "the augmentation draws"));
+    host_samples_ = static_cast<AugmentSample*>(pinned(samples, "the augmentation draws"));
     const std::string advice = "lower data.batch_size, or free the GPU";
     device_images_ =
         static_cast<uint8_t*>(device_malloc(images, device, "the uploaded batch", advice));
-    device_samples_ = static_cast<cpu::AugmentSample*>(
+    device_samples_ = static_cast<AugmentSample*>(
         device_malloc(samples, device, "the augmentation draws", advice));
     device_mean_ = static_cast<float*>(
         device_malloc(mean_count * sizeof(float), device, "the mean image", advice));
@@ -117,17 +117,17 @@ void InputStage::upload(int n) {
   AX_CUDA_CHECK(cudaEventRecord(event_of(uploaded_), s));
 }
 
-void InputStage::augment(const cpu::AugmentGeom& g, const cpu::AugmentSample* samples, float* out) {
+void InputStage::augment(const AugmentGeom& g, const AugmentSample* samples, float* out) {
   if (g.n > capacity_) throw std::logic_error("augmentation of more images than staged");
   // The device cannot refuse a crop outside its image; the host copy of the draws can.
   kernels::check_augment_samples(g, samples);
   const CurrentDevice current(device_);
   cudaStream_t compute = nullptr;  // the legacy default stream, where the ops run
   AX_CUDA_CHECK(cudaEventSynchronize(event_of(samples_copied_)));  // host_samples_ is free
-  std::memcpy(host_samples_, samples, static_cast<size_t>(g.n) * sizeof(cpu::AugmentSample));
+  std::memcpy(host_samples_, samples, static_cast<size_t>(g.n) * sizeof(AugmentSample));
   AX_CUDA_CHECK(cudaStreamWaitEvent(compute, event_of(uploaded_), 0));
   AX_CUDA_CHECK(cudaMemcpyAsync(device_samples_, host_samples_,
-                                static_cast<size_t>(g.n) * sizeof(cpu::AugmentSample),
+                                static_cast<size_t>(g.n) * sizeof(AugmentSample),
                                 cudaMemcpyHostToDevice, compute));
   AX_CUDA_CHECK(cudaEventRecord(event_of(samples_copied_), compute));
   kernels::augment_batch_cuda(g, device_images_, device_mean_, device_samples_, out, compute);

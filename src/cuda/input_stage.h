@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "alexnet/cpu_ops.h"
+#include "alexnet/op_params.h"
 
 namespace alexnet::gpu {
 
@@ -35,7 +35,7 @@ class InputStage {
   void upload(int n);
   // On the compute stream: waits for the last upload, copies `samples` (n of them, host memory)
   // and runs the augmentation into `out` (device memory, (n, 3, crop, crop)). Returns at once.
-  void augment(const cpu::AugmentGeom& g, const cpu::AugmentSample* samples, float* out);
+  void augment(const AugmentGeom& g, const AugmentSample* samples, float* out);
   int device() const { return device_; }
 
  private:
@@ -43,10 +43,10 @@ class InputStage {
 
   int device_ = 0, capacity_ = 0;
   size_t image_bytes_ = 0;
-  uint8_t* host_images_ = nullptr;              // pinned
-  cpu::AugmentSample* host_samples_ = nullptr;  // pinned, (capacity)
+  uint8_t* host_images_ = nullptr;         // pinned
+  AugmentSample* host_samples_ = nullptr;  // pinned, (capacity)
   uint8_t* device_images_ = nullptr;
-  cpu::AugmentSample* device_samples_ = nullptr;
+  AugmentSample* device_samples_ = nullptr;
   float* device_mean_ = nullptr;
   // CUDA handles, kept opaque so this header needs no CUDA include.
   void* upload_stream_ = nullptr;   // cudaStream_t, non-blocking

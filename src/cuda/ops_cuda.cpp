@@ -94,13 +94,13 @@ struct On {
 }  // namespace
 
 // ---------------------------------------------------------------- convolution (cuDNN)
-void conv_forward(int device, const cpu::ConvGeom& g, const float* x, const float* w,
-                  const float* bias, float* y, float beta) {
+void conv_forward(int device, const ConvGeom& g, const float* x, const float* w, const float* bias,
+                  float* y, float beta) {
   On on(device);
   gpu::conv_forward(on.h(), on.ctx.plans.get(on.h(), g), x, w, bias, y, beta);
 }
 
-void conv_forward_activation(int device, cpu::Activation a, const cpu::ConvGeom& g, const float* x,
+void conv_forward_activation(int device, Activation a, const ConvGeom& g, const float* x,
                              const float* w, const float* bias, float* y, float beta) {
   On on(device);
   gpu::conv_forward(on.h(), on.ctx.plans.get(on.h(), g), x, w, nullptr, y, beta);
@@ -108,14 +108,14 @@ void conv_forward_activation(int device, cpu::Activation a, const cpu::ConvGeom&
                                 on.stream());
 }
 
-void conv_backward_data(int device, const cpu::ConvGeom& g, const float* dy, const float* w,
-                        float* dx, float beta) {
+void conv_backward_data(int device, const ConvGeom& g, const float* dy, const float* w, float* dx,
+                        float beta) {
   On on(device);
   gpu::conv_backward_data(on.h(), on.ctx.plans.get(on.h(), g), dy, w, dx, beta);
 }
 
-void conv_backward_filter(int device, const cpu::ConvGeom& g, const float* x, const float* dy,
-                          float* dw, float* dbias, float beta) {
+void conv_backward_filter(int device, const ConvGeom& g, const float* x, const float* dy, float* dw,
+                          float* dbias, float beta) {
   On on(device);
   gpu::conv_backward_filter(on.h(), on.ctx.plans.get(on.h(), g), x, dy, dw, dbias, beta);
 }
@@ -140,48 +140,46 @@ void fc_backward_weights(int device, int n, int in, int out, const float* x, con
 }
 
 // ---------------------------------------------------------------- custom kernels
-void activation_forward(int device, cpu::Activation a, int64_t count, const float* x, float* y) {
+void activation_forward(int device, Activation a, int64_t count, const float* x, float* y) {
   On on(device);
   kernels::activation_forward_cuda(a, count, x, y, on.stream());
 }
 
-void activation_backward(int device, cpu::Activation a, int64_t count, const float* y,
-                         const float* dy, float* dx) {
+void activation_backward(int device, Activation a, int64_t count, const float* y, const float* dy,
+                         float* dx) {
   On on(device);
   kernels::activation_backward_cuda(a, count, y, dy, dx, on.stream());
 }
 
-void lrn_forward(int device, const cpu::LrnParams& p, int n, int c, int h, int w, const float* x,
+void lrn_forward(int device, const LrnParams& p, int n, int c, int h, int w, const float* x,
                  float* y, float* scale) {
   On on(device);
   kernels::lrn_forward_cuda(p, n, c, h, w, x, y, scale, on.stream());
 }
 
-void lrn_backward(int device, const cpu::LrnParams& p, int n, int c, int h, int w, const float* x,
+void lrn_backward(int device, const LrnParams& p, int n, int c, int h, int w, const float* x,
                   const float* y, const float* scale, const float* dy, float* dx) {
   On on(device);
   kernels::lrn_backward_cuda(p, n, c, h, w, x, y, scale, dy, dx, on.stream());
 }
 
-void maxpool_forward(int device, const cpu::PoolGeom& g, const float* x, float* y,
-                     int32_t* argmax) {
+void maxpool_forward(int device, const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
   On on(device);
   kernels::maxpool_forward_cuda(g, x, y, argmax, on.stream());
 }
 
-void maxpool_backward(int device, const cpu::PoolGeom& g, const int32_t* argmax, const float* dy,
+void maxpool_backward(int device, const PoolGeom& g, const int32_t* argmax, const float* dy,
                       float* dx) {
   On on(device);
   kernels::maxpool_backward_cuda(g, argmax, dy, dx, on.stream());
 }
 
-void dropout_forward(int device, const cpu::DropoutParams& d, int64_t count, const float* x,
-                     float* y) {
+void dropout_forward(int device, const DropoutParams& d, int64_t count, const float* x, float* y) {
   On on(device);
   kernels::dropout_forward_cuda(d, count, x, y, on.stream());
 }
 
-void dropout_backward(int device, const cpu::DropoutParams& d, int64_t count, const float* dy,
+void dropout_backward(int device, const DropoutParams& d, int64_t count, const float* dy,
                       float* dx) {
   On on(device);
   kernels::dropout_backward_cuda(d, count, dy, dx, on.stream());
@@ -223,15 +221,15 @@ void sgd_update_all(int device, double lr, double momentum,
 }
 
 // ---------------------------------------------------------------- softmax cross-entropy
-cpu::XentResult softmax_xent(int device, int n, int k, const float* logits, const int32_t* labels,
-                             float* dlogits, float* probs) {
+XentResult softmax_xent(int device, int n, int k, const float* logits, const int32_t* labels,
+                        float* dlogits, float* probs) {
   // The CPU op's check and message (src/cpu/softmax_xent.cpp): the kernel cannot check labels,
   // an out-of-range one would only show as a NaN loss.
   for (int s = 0; s < n; ++s)
     if (labels[s] < 0 || labels[s] >= k)
       throw Error("softmax_xent: label " + std::to_string(labels[s]) + " of sample " +
                   std::to_string(s) + " is outside [0, " + std::to_string(k) + ")");
-  cpu::XentResult r;
+  XentResult r;
   if (n <= 0) return r;
   On on(device);
   const auto count = static_cast<size_t>(n);

@@ -13,20 +13,20 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "alexnet/cpu_ops.h"
+#include "alexnet/op_params.h"
 
 namespace alexnet::gpu_ops {
 
-void conv_forward(int device, const cpu::ConvGeom& g, const float* x, const float* w,
-                  const float* bias, float* y, float beta);
+void conv_forward(int device, const ConvGeom& g, const float* x, const float* w, const float* bias,
+                  float* y, float beta);
 // y = act(beta*y + conv(x, w) + bias): cuDNN's convolution, then bias and activation in one
 // kernel pass (cudnnConvolutionBiasActivationForward would tie the algorithm to one choice).
-void conv_forward_activation(int device, cpu::Activation a, const cpu::ConvGeom& g, const float* x,
+void conv_forward_activation(int device, Activation a, const ConvGeom& g, const float* x,
                              const float* w, const float* bias, float* y, float beta);
-void conv_backward_data(int device, const cpu::ConvGeom& g, const float* dy, const float* w,
-                        float* dx, float beta);
-void conv_backward_filter(int device, const cpu::ConvGeom& g, const float* x, const float* dy,
-                          float* dw, float* dbias, float beta);
+void conv_backward_data(int device, const ConvGeom& g, const float* dy, const float* w, float* dx,
+                        float beta);
+void conv_backward_filter(int device, const ConvGeom& g, const float* x, const float* dy, float* dw,
+                          float* dbias, float beta);
 
 void fc_forward(int device, int n, int in, int out, const float* x, const float* w, const float* b,
                 float* y, float beta);
@@ -35,28 +35,27 @@ void fc_backward_data(int device, int n, int in, int out, const float* dy, const
 void fc_backward_weights(int device, int n, int in, int out, const float* x, const float* dy,
                          float* dw, float* db, float beta);
 
-void activation_forward(int device, cpu::Activation a, int64_t count, const float* x, float* y);
-void activation_backward(int device, cpu::Activation a, int64_t count, const float* y,
-                         const float* dy, float* dx);
+void activation_forward(int device, Activation a, int64_t count, const float* x, float* y);
+void activation_backward(int device, Activation a, int64_t count, const float* y, const float* dy,
+                         float* dx);
 
-void lrn_forward(int device, const cpu::LrnParams& p, int n, int c, int h, int w, const float* x,
+void lrn_forward(int device, const LrnParams& p, int n, int c, int h, int w, const float* x,
                  float* y, float* scale);
-void lrn_backward(int device, const cpu::LrnParams& p, int n, int c, int h, int w, const float* x,
+void lrn_backward(int device, const LrnParams& p, int n, int c, int h, int w, const float* x,
                   const float* y, const float* scale, const float* dy, float* dx);
 
-void maxpool_forward(int device, const cpu::PoolGeom& g, const float* x, float* y, int32_t* argmax);
-void maxpool_backward(int device, const cpu::PoolGeom& g, const int32_t* argmax, const float* dy,
+void maxpool_forward(int device, const PoolGeom& g, const float* x, float* y, int32_t* argmax);
+void maxpool_backward(int device, const PoolGeom& g, const int32_t* argmax, const float* dy,
                       float* dx);
 
-void dropout_forward(int device, const cpu::DropoutParams& d, int64_t count, const float* x,
-                     float* y);
-void dropout_backward(int device, const cpu::DropoutParams& d, int64_t count, const float* dy,
+void dropout_forward(int device, const DropoutParams& d, int64_t count, const float* x, float* y);
+void dropout_backward(int device, const DropoutParams& d, int64_t count, const float* dy,
                       float* dx);
 
 // labels (N) are host memory; checked as the CPU op checks them, then uploaded. Waits for the
 // result, which it sums in the CPU op's order.
-cpu::XentResult softmax_xent(int device, int n, int k, const float* logits, const int32_t* labels,
-                             float* dlogits, float* probs);
+XentResult softmax_xent(int device, int n, int k, const float* logits, const int32_t* labels,
+                        float* dlogits, float* probs);
 
 void sgd_update(int device, int64_t count, double lr, double momentum, double decay, float* w,
                 float* v, const float* grad);

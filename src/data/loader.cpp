@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "alexnet/cpu_ops.h"
 #include "alexnet/data.h"
 #include "alexnet/error.h"
 #include "alexnet/image.h"
@@ -28,8 +29,8 @@ std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size) {
   return order;
 }
 
-cpu::AugmentSample center_crop(int size, int crop) {
-  cpu::AugmentSample s;
+AugmentSample center_crop(int size, int crop) {
+  AugmentSample s;
   s.x0 = s.y0 = (size - crop) / 2;
   return s;
 }
@@ -136,8 +137,8 @@ void BatchLoader::upload() {
 #endif
 }
 
-void BatchLoader::augment(int n, const cpu::AugmentSample* samples, Tensor& out) const {
-  const cpu::AugmentGeom g{n, size_, crop_, config_.data.scale};
+void BatchLoader::augment(int n, const AugmentSample* samples, Tensor& out) const {
+  const AugmentGeom g{n, size_, crop_, config_.data.scale};
   if (n > staged_count_) throw std::logic_error("augmenting more images than are staged");
   if (out.device().is_cpu()) {
     if (out.dtype() == DType::f64)
@@ -166,7 +167,7 @@ void BatchLoader::augment_train(int n, int epoch, Tensor& out) const {
   // so lambda / 255 here. Taken literally on 0-255 pixels, alpha = 0.1 would shift by hundreds.
   const float eigval[3] = {stats_.eigval[0] / 255.0f, stats_.eigval[1] / 255.0f,
                            stats_.eigval[2] / 255.0f};
-  std::vector<cpu::AugmentSample> samples(static_cast<size_t>(n));
+  std::vector<AugmentSample> samples(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i)
     samples[static_cast<size_t>(i)] = kernels::draw_augment(
         config_.seed, static_cast<uint64_t>(epoch),
@@ -175,8 +176,8 @@ void BatchLoader::augment_train(int n, int epoch, Tensor& out) const {
   augment(n, samples.data(), out);
 }
 
-void BatchLoader::augment_fixed(int n, const cpu::AugmentSample& crop, Tensor& out) const {
-  const std::vector<cpu::AugmentSample> samples(static_cast<size_t>(n), crop);
+void BatchLoader::augment_fixed(int n, const AugmentSample& crop, Tensor& out) const {
+  const std::vector<AugmentSample> samples(static_cast<size_t>(n), crop);
   augment(n, samples.data(), out);
 }
 

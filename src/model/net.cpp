@@ -8,6 +8,7 @@
 #include "alexnet/error.h"
 #include "alexnet/rng_streams.h"
 #include "kernels/philox.cuh"
+#include "src/comm/exchange.h"
 
 namespace alexnet {
 
@@ -19,8 +20,8 @@ struct Net::Tower {
   size_t b6 = 0, b7 = 0, b8 = 0;
   std::vector<size_t> w3, w6, w7, w8;
 
-  ops::ConvGeom c1, c2, c3, c4, c5;
-  ops::PoolGeom p1, p2, p5;
+  ConvGeom c1, c2, c3, c4, c5;
+  PoolGeom p1, p2, p5;
   int64_t fc6_in = 0, fc6_out = 0, fc7_out = 0, fc8_out = 0;  // per tower
 
   // forward, (N, C, H, W) or (N, units)
@@ -79,8 +80,8 @@ std::string dims(int c, int h, int w) {
   return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
 }
 
-ops::ConvGeom conv_geom(const ConvLayerConfig& l, int in_c, int in_hw, int out_c) {
-  ops::ConvGeom g;
+ConvGeom conv_geom(const ConvLayerConfig& l, int in_c, int in_hw, int out_c) {
+  ConvGeom g;
   g.c = in_c;
   g.h = g.w = in_hw;
   g.k = out_c;
@@ -110,23 +111,24 @@ int64_t product(const std::vector<int64_t>& v) {
 // ---------------------------------------------------------------------------- construction
 Net::Net(const Config& config, int batch_capacity, DType dtype, Device device)
     : Net(config, batch_capacity, dtype,
-          std::vector<Device>(static_cast<size_t>(std::max(config.model.towers, 1)), device)) {}
+          std::vector<Device>(static_cast<size_t>(std::max(config.model.towers, 1)), device),
+          make_local_exchange(std::max(config.model.towers, 1))) {}
 
-Net::Net(const Config& config, int batch_capacity, DType dtype, std::vector<Device> devices)
+Net::Net(const Config& config, int batch_capacity, DType dtype, std::vector<Device> devices,
+         std::unique_ptr<Exchange> exchange)
     : config_(config),
       capacity_(batch_capacity),
       dtype_(dtype),
       devices_(std::move(devices)),
-      device_(devices_.empty() ? Device{} : devices_.front()) {
+      device_(devices_.empty() ? Device{} : devices_.front()),
+      exchange_(std::move(exchange)) {
   if (static_cast<int>(devices_.size()) != config.model.towers)
     throw std::logic_error("Net: one device per tower expected");
-  const auto& cu = config.cuda;
+  if (!exchange_) throw std::logic_error("Net: no exchange");
   for (const Device& d : devices_) {
     if (!d.is_cpu() && dtype_ != DType::f32)
       throw Error(std::string("a ") + dtype_name(dtype_) + " network on " + d.str() +
                   ": the CUDA backend is F32 only (F64 runs on the CPU)");
-    ops::set_gpu_options(
-        d, {static_cast<size_t>(cu.workspace_mb) << 20, cu.benchmark, cu.deterministic, cu.tf32});
     single_device_ = single_device_ && d == device_;
   }
   build(config);
@@ -159,10 +161,9 @@ void Net::build(const Config& c) {
   towers_ = m.towers;
   classes_ = m.num_classes;
   input_size_ = m.input_size;
-  activation_ = m.activation == "tanh" ? ops::Activation::tanh : ops::Activation::relu;
+  activation_ = m.activation == "tanh" ? Activation::tanh : Activation::relu;
   const int T = towers_, N = capacity_;
   if (N < 1) throw Error("data.batch_size must be at least 1");
-  exchange_ = make_exchange(devices_, c.cuda.exchange_timeout_s);
 
   // Per-tower widths (the config gives whole-net widths; it checked divisibility).
   const int f1 = m.conv1.filters / T, f2 = m.conv2.filters / T, f3 = m.conv3.filters / T,
@@ -172,28 +173,13 @@ void Net::build(const Config& c) {
     throw Error("model.num_classes = " + std::to_string(c.fc8()) +
                 " must be divisible by model.towers = " + std::to_string(T));
 
-  // Spatial sizes through the stack.
-  auto conv_out = [](int hw, const ConvLayerConfig& l) {
-    return (hw + 2 * l.pad - l.kernel) / l.stride + 1;
-  };
-  auto pool_out = [&](int hw) { return (hw - m.pool.size) / m.pool.stride + 1; };
-  const int s0 = m.input_size;
-  check_fits("conv1", s0, m.conv1.kernel, m.conv1.pad, "model.conv1.kernel");
-  const int h1 = conv_out(s0, m.conv1);
-  check_fits("pool1", h1, m.pool.size, 0, "model.pool.size");
-  const int q1 = pool_out(h1);
-  check_fits("conv2", q1, m.conv2.kernel, m.conv2.pad, "model.conv2.kernel");
-  const int h2 = conv_out(q1, m.conv2);
-  check_fits("pool2", h2, m.pool.size, 0, "model.pool.size");
-  const int q2 = pool_out(h2);
-  check_fits("conv3", q2, m.conv3.kernel, m.conv3.pad, "model.conv3.kernel");
-  const int h3 = conv_out(q2, m.conv3);
-  check_fits("conv4", h3, m.conv4.kernel, m.conv4.pad, "model.conv4.kernel");
-  const int h4 = conv_out(h3, m.conv4);
-  check_fits("conv5", h4, m.conv5.kernel, m.conv5.pad, "model.conv5.kernel");
-  const int h5 = conv_out(h4, m.conv5);
-  check_fits("pool5", h5, m.pool.size, 0, "model.pool.size");
-  const int q5 = pool_out(h5);
+  // Spatial sizes through the stack: conv1 h1, pool1 q1, conv2 h2, pool2 q2, conv3..5 h3..h5,
+  // pool5 q5.
+  const std::vector<StageSide> sides = stage_sides(m);
+  for (const StageSide& s : sides) check_fits(s.stage, s.in, s.window, s.pad, s.window_key);
+  const int s0 = m.input_size, h1 = sides[0].out, q1 = sides[1].out, h2 = sides[2].out,
+            q2 = sides[3].out, h3 = sides[4].out, h4 = sides[5].out, h5 = sides[6].out,
+            q5 = sides[7].out;
 
   const int64_t k1 = m.conv1.kernel, k2 = m.conv2.kernel, k3 = m.conv3.kernel, k4 = m.conv4.kernel,
                 k5 = m.conv5.kernel;
@@ -378,8 +364,8 @@ void Net::wait_for_other_towers() {
 }
 
 // ---------------------------------------------------------------------------- forward
-ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labels, int n,
-                             bool train, uint64_t seed, uint64_t step) {
+XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labels, int n,
+                        bool train, uint64_t seed, uint64_t step) {
   if (n < 1 || n > capacity_) throw std::logic_error("batch larger than the net's capacity");
   // The loaders of train, eval and predict augment on tower 0's device, so this is a handle; a
   // host batch (tests, tools) is copied here, synchronously. Every tower sees the whole batch.
@@ -388,7 +374,7 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
       exchange_->broadcast("images", images, images.numel() / images.dim(0) * n);
   exchange_->wait("images");
   const auto& m = config_.model;
-  const ops::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
+  const LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
   const double p_drop = train ? m.dropout : 0.0;
   const int T = towers_;
   auto P = [&](size_t i) -> Param& { return params_[i]; };
@@ -485,8 +471,8 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
       if (!dropped) continue;  // fc8: logits
       ops::activation_forward(activation_, count(y), y);
       if (p_drop > 0) {
-        const ops::DropoutParams d{p_drop, seed, step,
-                                   rng::kDropout + static_cast<uint32_t>(16 * index + t)};
+        const DropoutParams d{p_drop, seed, step,
+                              rng::kDropout + static_cast<uint32_t>(16 * index + t)};
         ops::dropout_forward(d, count(y), y, tw.*dropped);
       }
     }
@@ -502,7 +488,7 @@ ops::XentResult Net::forward(const Tensor& host_or_device_images, const int32_t*
   for (int t = 0; t < T; ++t)
     ops::copy_into_columns(n, l8[0][static_cast<size_t>(t)], logits_,
                            t * tower_[static_cast<size_t>(t)].fc8_out);
-  ops::XentResult result;
+  XentResult result;
   timed("loss", false, [&] {
     result = train ? ops::softmax_xent(n, logits_, labels, &dlogits_, nullptr)
                    : ops::softmax_xent(n, logits_, labels, nullptr, &probs_);
@@ -521,7 +507,7 @@ void Net::backward() {
   if (!have_training_forward_) throw std::logic_error("backward() without a training forward()");
   have_training_forward_ = false;
   const auto& m = config_.model;
-  const ops::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
+  const LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
   const int n = last_n_, T = towers_;
   const double p_drop = m.dropout;
   auto P = [&](size_t i) -> Param& { return params_[i]; };
@@ -582,8 +568,8 @@ void Net::backward() {
       auto& tw = tower(t);
       Tensor& g = tw.*dx;
       if (p_drop > 0) {
-        const ops::DropoutParams d{p_drop, last_seed_, last_step_,
-                                   rng::kDropout + static_cast<uint32_t>(16 * (index - 1) + t)};
+        const DropoutParams d{p_drop, last_seed_, last_step_,
+                              rng::kDropout + static_cast<uint32_t>(16 * (index - 1) + t)};
         ops::dropout_backward(d, count(g), g);
       }
       ops::activation_backward(activation_, count(g), tw.*dx_act, g);
@@ -701,7 +687,7 @@ std::vector<LayerInfo> Net::layer_table() const {
       if (name.rfind(layer + ".", 0) == 0) sum += product(shape);
     return sum;
   };
-  auto conv = [&](const char* name, const ops::ConvGeom& g, int inputs) {
+  auto conv = [&](const char* name, const ConvGeom& g, int inputs) {
     const double flops = 2.0 * g.k * g.c * g.r * g.s * g.out_h() * g.out_w() * inputs * T;
     out.push_back({name, dims(g.k * T, g.out_h(), g.out_w()), params_of(name), flops});
   };

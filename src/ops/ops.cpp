@@ -9,9 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "alexnet/cpu_ops.h"
 #include "alexnet/error.h"
 #include "kernels/sgd.cuh"
 #include "src/cuda/ops_cuda.h"  // declarations only; defined in a CUDA build
+#ifdef ALEXNET_HAVE_CUDA
+#include "src/cuda/device_memory.h"
+#endif
 
 namespace alexnet::ops {
 namespace {
@@ -225,6 +229,7 @@ void activation_backward(Activation a, int64_t count, const Tensor& y, Tensor& d
 void lrn_forward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x, Tensor& y,
                  Tensor& scale) {
   const char* op = "lrn_forward";
+  p.check();
   dispatch(
       op, call_device(op, {&x, &y, &scale}), x.dtype(),
       [&](auto t) {
@@ -237,6 +242,7 @@ void lrn_forward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x
 void lrn_backward(const LrnParams& p, int n, int c, int h, int w, const Tensor& x, const Tensor& y,
                   const Tensor& scale, const Tensor& dy, Tensor& dx) {
   const char* op = "lrn_backward";
+  p.check();
   dispatch(
       op, call_device(op, {&x, &y, &scale, &dy, &dx}), x.dtype(),
       [&](auto t) {
@@ -430,6 +436,15 @@ void sum_into(int64_t count, const Tensor* const* inputs, int num_inputs, Tensor
 }
 
 // ---------------------------------------------------------------- GPU settings
+std::string gpu_unavailable_reason(int index) {
+#ifdef ALEXNET_HAVE_CUDA
+  return gpu::unavailable_reason(index);
+#else
+  (void)index;
+  return "this build has no CUDA support (configure with -DALEXNET_CUDA=ON)";
+#endif
+}
+
 void set_gpu_options(Device device, const GpuOptions& o) {
   if (device.is_cpu()) return;
   if constexpr (kHaveCuda)

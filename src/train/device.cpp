@@ -1,23 +1,17 @@
 // Which device a run uses: --device and model.devices resolved against what this build and
-// this machine have (src/cuda/device_memory.h asks the CUDA runtime).
+// this machine have (ops::gpu_unavailable_reason asks the CUDA runtime), and the settings a GPU
+// takes from the config.
 #include <set>
 #include <string>
 
 #include "alexnet/error.h"
+#include "alexnet/ops.h"
 #include "alexnet/train.h"
-#ifdef ALEXNET_HAVE_CUDA
-#include "src/cuda/device_memory.h"
-#endif
 
 namespace alexnet {
 
 std::string cuda_unavailable_reason(int index) {
-#ifdef ALEXNET_HAVE_CUDA
-  return gpu::unavailable_reason(index);
-#else
-  (void)index;
-  return "this build has no CUDA support (configure with -DALEXNET_CUDA=ON)";
-#endif
+  return ops::gpu_unavailable_reason(index);
 }
 
 Device resolve_device(const std::string& device, const std::string& option) {
@@ -64,6 +58,13 @@ std::vector<Device> select_placement(const std::string& device_option, const Con
 
 void check_device(const std::string& device, const std::string& option) {
   (void)resolve_device(device, option);
+}
+
+void configure_devices(const std::vector<Device>& devices, const Config& config) {
+  const auto& cu = config.cuda;
+  const ops::GpuOptions options{static_cast<size_t>(cu.workspace_mb) << 20, cu.benchmark,
+                                cu.deterministic, cu.tf32};
+  for (const Device& d : devices) ops::set_gpu_options(d, options);  // the CPU has none
 }
 
 }  // namespace alexnet

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "alexnet/error.h"
-#include "alexnet/file_io.h"
 
 namespace fs = std::filesystem;
 
@@ -66,24 +65,6 @@ void prune_epoch_checkpoints(const RunDir& dir, int keep) {
   for (size_t i = 0; i + static_cast<size_t>(keep) < files.size(); ++i) {
     std::error_code ec;
     fs::remove(files[i], ec);
-  }
-}
-
-void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw Error("cannot write '" + path + "': " + std::strerror(errno));
-  if (const int err = write_all(fd, text.data(), text.size())) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + errno_string(err));
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Error("cannot write '" + path + "': " + why);
   }
 }
 

@@ -1,5 +1,5 @@
-// The run directory (DESIGN §4): config.yaml, metrics.csv, train.log, curves.png, filters.png,
-// checkpoints/.
+// The run directory (README, "The run directory"): config.yaml, metrics.csv, train.log, curves.png,
+// filters.png, checkpoints/.
 #pragma once
 
 #include <string>
@@ -27,7 +27,5 @@ bool has_checkpoints(const RunDir& dir);
 std::string newest_checkpoint(const RunDir& dir);
 // Keeps the newest `keep` epoch-NNN files (0 keeps all).
 void prune_epoch_checkpoints(const RunDir& dir, int keep);
-// Writes `text` to `path` atomically (temp file, fsync, rename).
-void write_text_atomic(const std::string& path, const std::string& text);
 
 }  // namespace alexnet

@@ -16,10 +16,13 @@
 #include <spdlog/spdlog.h>
 
 #include "alexnet/checkpoint.h"
+#include "alexnet/cpu_ops.h"
 #include "alexnet/error.h"
+#include "alexnet/file_io.h"
 #include "alexnet/plots.h"
 #include "alexnet/sgd.h"
 #include "alexnet/train.h"
+#include "src/comm/exchange.h"
 #include "src/train/prefetch.h"
 #include "src/train/run_dir.h"
 
@@ -243,7 +246,9 @@ int run_training(const TrainOptions& opt) {
   if (steps_per_epoch < 1)
     throw Error("the training set has " + std::to_string(train_data->size()) +
                 " images, fewer than data.batch_size = " + std::to_string(B));
-  Net net(config, B, DType::f32, placement);
+  configure_devices(placement, config);
+  Net net(config, B, DType::f32, placement,
+          make_exchange(placement, config.cuda.exchange_timeout_s));
   prepare_run_dir(dir);
   TrainState state;
   DataStats stats;
@@ -275,6 +280,8 @@ int run_training(const TrainOptions& opt) {
           .append("tower " + std::to_string(t) + " on " + placement[t].str());
     report.line("devices: " + towers);
   }
+  if (std::any_of(placement.begin(), placement.end(), [](Device d) { return d.is_cpu(); }))
+    report.line("blas: " + cpu::blas_description());
   report.line(layer_table_text(net));
 
   const int64_t total_steps =

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "alexnet/error.h"
+#include "alexnet/file_io.h"
 #include "alexnet/plots.h"
-#include "src/train/run_dir.h"
 
 namespace alexnet {
 

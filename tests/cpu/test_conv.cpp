@@ -15,7 +15,6 @@
 namespace alexnet {
 namespace {
 
-using cpu::ConvGeom;
 using test::max_rel_error;
 using test::numeric_gradient;
 using test::random_vector;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "alexnet/exchange.h"
 #include "alexnet/train.h"
+#include "src/comm/exchange.h"
 
 namespace alexnet {
 namespace {

@@ -132,7 +132,7 @@ std::vector<double> whole(const Net& net, const std::string& name) {
 }
 
 // LRN within each tower's block of channels, as the two original GPUs did.
-std::vector<double> grouped_lrn(const cpu::LrnParams& p, int n, int c, int hw, int groups,
+std::vector<double> grouped_lrn(const LrnParams& p, int n, int c, int hw, int groups,
                                 const std::vector<double>& x) {
   std::vector<double> y(x.size());
   const int cg = c / groups;
@@ -146,19 +146,19 @@ std::vector<double> grouped_lrn(const cpu::LrnParams& p, int n, int c, int hw, i
 
 std::vector<double> conv_act(const Net& net, const char* layer, const ConvLayerConfig& l, int n,
                              int c, int hw, int groups, const std::vector<double>& x, int& out_hw) {
-  cpu::ConvGeom g{n, c, hw, hw, l.filters, l.kernel, l.kernel, l.stride, l.pad, groups};
+  ConvGeom g{n, c, hw, hw, l.filters, l.kernel, l.kernel, l.stride, l.pad, groups};
   out_hw = g.out_h();
   std::vector<double> y(static_cast<size_t>(n) * l.filters * out_hw * out_hw);
   const auto w = whole(net, std::string(layer) + ".weight");
   const auto b = whole(net, std::string(layer) + ".bias");
   cpu::conv_forward<double>(g, x.data(), w.data(), b.data(), y.data(), 0.0);
-  cpu::activation_forward<double>(cpu::Activation::relu, static_cast<int64_t>(y.size()), y.data(),
+  cpu::activation_forward<double>(Activation::relu, static_cast<int64_t>(y.size()), y.data(),
                                   y.data());
   return y;
 }
 
 std::vector<double> pool(int n, int c, int hw, int& out_hw, const std::vector<double>& x) {
-  cpu::PoolGeom g{n, c, hw, hw, 3, 2};
+  PoolGeom g{n, c, hw, hw, 3, 2};
   out_hw = g.out_h();
   std::vector<double> y(static_cast<size_t>(n) * c * out_hw * out_hw);
   cpu::maxpool_forward<double>(g, x.data(), y.data(), nullptr);
@@ -173,7 +173,7 @@ std::vector<double> fc(const Net& net, const char* layer, int n, const std::vect
   std::vector<double> y(static_cast<size_t>(n) * out);
   cpu::fc_forward<double>(n, in, out, x.data(), w.data(), b.data(), y.data(), 0.0);
   if (relu)
-    cpu::activation_forward<double>(cpu::Activation::relu, static_cast<int64_t>(y.size()), y.data(),
+    cpu::activation_forward<double>(Activation::relu, static_cast<int64_t>(y.size()), y.data(),
                                     y.data());
   return y;
 }
@@ -190,7 +190,7 @@ TEST(Net, TowersComputeTheWholeGroupedNetwork) {
     net.forward(images, labels.data(), n, false, 0, 0);
 
     const auto& m = c.model;
-    const cpu::LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
+    const LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
     std::vector<double> x(images.data<double>(), images.data<double>() + images.numel());
     int hw = 31;
     x = conv_act(net, "conv1", m.conv1, n, 3, hw, 1, x, hw);

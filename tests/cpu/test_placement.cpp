@@ -13,6 +13,7 @@
 #include "alexnet/net.h"
 #include "alexnet/sgd.h"
 #include "run_binary.h"
+#include "src/comm/exchange.h"
 
 namespace alexnet {
 namespace {
@@ -29,8 +30,8 @@ TEST(Placement, TwoCpuDevicesMatchOneBitForBit) {
   const int B = config.data.batch_size;
   const auto data = make_source(config, Split::train);
   const DataStats stats = compute_stats(*data, 256, 1);
-  Net one(config, B, DType::f32, std::vector<Device>{kCpu0, kCpu0});
-  Net two(config, B, DType::f32, std::vector<Device>{kCpu0, kCpu1});
+  Net one(config, B, DType::f32, {kCpu0, kCpu0}, make_exchange({kCpu0, kCpu0}));
+  Net two(config, B, DType::f32, {kCpu0, kCpu1}, make_exchange({kCpu0, kCpu1}));
   one.init(config.seed);
   two.init(config.seed);
 
@@ -75,8 +76,8 @@ TEST(Placement, TwoCpuDevicesMatchOneBitForBit) {
 // Whole tensors (checkpoints) do not depend on where the towers live.
 TEST(Placement, WholeTensorsAreTheSameFromEitherPlacement) {
   const Config config = load_config(test::source_path("configs/small.yaml"), {});
-  Net one(config, 4, DType::f32, std::vector<Device>{kCpu0, kCpu0});
-  Net two(config, 4, DType::f32, std::vector<Device>{kCpu0, kCpu1});
+  Net one(config, 4, DType::f32, {kCpu0, kCpu0}, make_exchange({kCpu0, kCpu0}));
+  Net two(config, 4, DType::f32, {kCpu0, kCpu1}, make_exchange({kCpu0, kCpu1}));
   one.init(3);
   two.init(3);
   for (const auto& [name, shape] : one.whole_tensors())

@@ -67,7 +67,7 @@ TEST(TensorDevice, OpOnTwoDevicesNamesTheOpAndBoth) {
   const Tensor y({4}, DType::f32);
   Tensor dy({4}, DType::f32, Device{Device::Kind::cpu, 1});
   try {
-    ops::activation_backward(ops::Activation::relu, 4, y, dy);
+    ops::activation_backward(Activation::relu, 4, y, dy);
     FAIL() << "no error for tensors on cpu and cpu:1";
   } catch (const std::logic_error& e) {
     const std::string m = e.what();

@@ -24,7 +24,6 @@
 namespace alexnet {
 namespace {
 
-using cpu::ConvGeom;
 using test::DeviceBuffer;
 
 constexpr double kFp32Tol = 1e-5;  // exact fp32 (TF32 off)

@@ -6,8 +6,8 @@
 // - Every output buffer is poisoned first (all bytes 0xFF: NaN as float or double, -1 as
 //   int32), so an element a kernel never writes fails the comparison instead of matching
 //   whatever the memory held.
-// - Floats are compared by the relative error |gpu - cpu| / (floor + |cpu|) <= 1e-5 (DESIGN.md
-//   §3; TF32 plays no part in these kernels). `floor` is the size of the operands the op
+// - Floats are compared by the relative error |gpu - cpu| / (floor + |cpu|) <= 1e-5 (our
+//   GPU tolerance; TF32 plays no part in these kernels). `floor` is the size of the operands the op
 //   combines: where a result cancels to far below them, a GPU fused multiply-add rounds
 //   differently by an amount relative to the operands, not to the tiny result.
 // - Indices, counts and masks, and results both backends reach by the same IEEE operations with
@@ -122,19 +122,19 @@ std::vector<float> activation_input(size_t count, uint32_t seed) {
   return x;
 }
 
-std::vector<float> cpu_activation_forward(cpu::Activation a, const std::vector<float>& x) {
+std::vector<float> cpu_activation_forward(Activation a, const std::vector<float>& x) {
   std::vector<float> y(x.size());
   cpu::activation_forward(a, std::ssize(x), x.data(), y.data());
   return y;
 }
 
 // ReLU only copies or zeroes: exact. tanh: the CPU's libm and CUDA's tanhf, each within 2 ulp.
-testing::AssertionResult activation_matches(cpu::Activation a, const std::vector<float>& got,
+testing::AssertionResult activation_matches(Activation a, const std::vector<float>& got,
                                             const std::vector<float>& ref, double tanh_floor) {
-  return a == cpu::Activation::relu ? all_equal(got, ref) : all_close(got, ref, tanh_floor);
+  return a == Activation::relu ? all_equal(got, ref) : all_close(got, ref, tanh_floor);
 }
 
-void check_activation_forward(cpu::Activation a) {
+void check_activation_forward(Activation a) {
   for (const int64_t count : kActivationCounts) {
     SCOPED_TRACE("count " + std::to_string(count));
     const auto x = activation_input(static_cast<size_t>(count), 1);
@@ -150,7 +150,7 @@ void check_activation_forward(cpu::Activation a) {
   }
 }
 
-void check_activation_backward(cpu::Activation a) {
+void check_activation_backward(Activation a) {
   for (const int64_t count : kActivationCounts) {
     SCOPED_TRACE("count " + std::to_string(count));
     const auto n = static_cast<size_t>(count);
@@ -174,39 +174,39 @@ void check_activation_backward(cpu::Activation a) {
 
 TEST(ActivationCuda, ReluForward) {
   AX_REQUIRE_GPU();
-  check_activation_forward(cpu::Activation::relu);
+  check_activation_forward(Activation::relu);
 }
 
 TEST(ActivationCuda, ReluBackward) {
   AX_REQUIRE_GPU();
-  check_activation_backward(cpu::Activation::relu);
+  check_activation_backward(Activation::relu);
 }
 
 TEST(ActivationCuda, TanhForward) {
   AX_REQUIRE_GPU();
-  check_activation_forward(cpu::Activation::tanh);
+  check_activation_forward(Activation::tanh);
 }
 
 TEST(ActivationCuda, TanhBackward) {
   AX_REQUIRE_GPU();
-  check_activation_backward(cpu::Activation::tanh);
+  check_activation_backward(Activation::tanh);
 }
 
 // ---------------------------------------------------------------- LRN
 
 struct LrnCase {
   const char* what;
-  cpu::LrnParams p;
+  LrnParams p;
   int n, c, h, w;
   size_t count() const { return static_cast<size_t>(n) * c * h * w; }
 };
 
 std::vector<LrnCase> lrn_cases() {
-  const cpu::LrnParams paper;  // n 5, k 2, alpha 1e-4 (not divided by n), beta 0.75
-  cpu::LrnParams caffe;
+  const LrnParams paper;  // n 5, k 2, alpha 1e-4 (not divided by n), beta 0.75
+  LrnParams caffe;
   caffe.k = 1;
   caffe.alpha_over_n = true;
-  cpu::LrnParams other;  // beta != 0.75 takes the pow path instead of the two square roots
+  LrnParams other;  // beta != 0.75 takes the pow path instead of the two square roots
   other.size = 3;
   other.k = 1.5;
   other.alpha = 1e-3;
@@ -285,7 +285,7 @@ TEST(LrnCuda, Backward) {
 
 struct PoolCase {
   const char* what;
-  cpu::PoolGeom g;
+  PoolGeom g;
 };
 
 std::vector<PoolCase> pool_cases() {
@@ -298,17 +298,17 @@ std::vector<PoolCase> pool_cases() {
           {"2 x 2 windows at stride 3: gaps between the windows", {1, 5, 11, 8, 2, 3}}};
 }
 
-size_t in_count(const cpu::PoolGeom& g) {
+size_t in_count(const PoolGeom& g) {
   return static_cast<size_t>(g.n) * g.c * g.h * g.w;
 }
-size_t out_count(const cpu::PoolGeom& g) {
+size_t out_count(const PoolGeom& g) {
   return static_cast<size_t>(g.n) * g.c * g.out_h() * g.out_w();
 }
 
 // ReLU outputs full of ties: about 45% exact zeros and the rest multiples of 0.25 up to 1.5, so
 // most windows hold several equal maxima and only the first-maximum rule fixes the argmax; every
 // fifth plane is all zero (a dead map), where every window is a tie of all its elements.
-std::vector<float> relu_with_ties(const cpu::PoolGeom& g, uint32_t seed) {
+std::vector<float> relu_with_ties(const PoolGeom& g, uint32_t seed) {
   std::vector<float> x = random_vector<float>(in_count(g), seed, -1.0, 1.5);
   for (float& e : x) e = std::max(0.0f, std::round(e * 4.0f) / 4.0f);
   const size_t plane = static_cast<size_t>(g.h) * g.w;
@@ -322,7 +322,7 @@ struct PoolInput {
   std::vector<float> x;
 };
 
-std::vector<PoolInput> pool_inputs(const cpu::PoolGeom& g, uint32_t seed) {
+std::vector<PoolInput> pool_inputs(const PoolGeom& g, uint32_t seed) {
   std::vector<PoolInput> inputs;
   inputs.push_back({"continuous values", random_vector<float>(in_count(g), seed)});
   inputs.push_back({"ReLU output with ties", relu_with_ties(g, seed + 1)});
@@ -391,7 +391,7 @@ TEST(MaxpoolCuda, Backward) {
 
 struct DropoutCase {
   const char* what;
-  cpu::DropoutParams d;  // p, seed, step, layer (the Philox stream)
+  DropoutParams d;  // p, seed, step, layer (the Philox stream)
   int64_t count;
 };
 
@@ -411,7 +411,7 @@ double fraction_zero(const std::vector<float>& v) {
 }
 
 // Runs the GPU forward into a poisoned buffer.
-std::vector<float> gpu_dropout_forward(const cpu::DropoutParams& d, const std::vector<float>& x) {
+std::vector<float> gpu_dropout_forward(const DropoutParams& d, const std::vector<float>& x) {
   const DeviceBuffer<float> d_x(x);
   DeviceBuffer<float> d_y(x.size());
   d_y.poison();
@@ -525,12 +525,12 @@ TEST(SoftmaxXentCuda, LossGradientProbabilitiesAndTopK) {
     // CPU: the whole batch (gradient, probabilities, sums), then each sample alone for its own
     // loss and hits (the CPU op returns only sums; the CUDA op returns per-sample values).
     std::vector<float> dlogits(nk), probs(nk);
-    const cpu::XentResult batch = cpu::softmax_xent<float>(t.n, t.k, logits.data(), labels.data(),
-                                                           dlogits.data(), probs.data());
+    const XentResult batch = cpu::softmax_xent<float>(t.n, t.k, logits.data(), labels.data(),
+                                                      dlogits.data(), probs.data());
     std::vector<double> loss(n);
     std::vector<int32_t> top1(n), top5(n);
     for (size_t s = 0; s < n; ++s) {
-      const cpu::XentResult one =
+      const XentResult one =
           cpu::softmax_xent<float>(1, t.k, logits.data() + s * t.k, &labels[s], nullptr, nullptr);
       loss[s] = one.loss_sum;
       top1[s] = one.top1;
@@ -623,8 +623,8 @@ std::vector<uint8_t> random_images(int n, int size, uint32_t seed) {
   return v;
 }
 
-cpu::AugmentSample make_sample(int x0, int y0, bool flip) {
-  cpu::AugmentSample s;
+AugmentSample make_sample(int x0, int y0, bool flip) {
+  AugmentSample s;
   s.x0 = x0;
   s.y0 = y0;
   s.flip = flip;
@@ -632,8 +632,8 @@ cpu::AugmentSample make_sample(int x0, int y0, bool flip) {
 }
 
 // Random training samples as the loader draws them on the host: crop, mirror and PCA lighting.
-std::vector<cpu::AugmentSample> training_samples(int n, int size, int crop, uint64_t epoch) {
-  std::vector<cpu::AugmentSample> samples;
+std::vector<AugmentSample> training_samples(int n, int size, int crop, uint64_t epoch) {
+  std::vector<AugmentSample> samples;
   for (int i = 0; i < n; ++i)
     samples.push_back(kernels::draw_augment(kSeed, epoch, static_cast<uint32_t>(1000 + i), size,
                                             crop, true, true, kLightingStd, kEigval, kEigvec));
@@ -642,8 +642,7 @@ std::vector<cpu::AugmentSample> training_samples(int n, int size, int crop, uint
 
 // Images (N, S, S, 3) and a mean (3, S, S) at random; the samples copied to the device as the
 // trainer does; the output poisoned.
-void check_augment(const cpu::AugmentGeom& g, const std::vector<cpu::AugmentSample>& samples,
-                   uint32_t seed) {
+void check_augment(const AugmentGeom& g, const std::vector<AugmentSample>& samples, uint32_t seed) {
   ASSERT_EQ(samples.size(), static_cast<size_t>(g.n));
   const auto images = random_images(g.n, g.size, seed);
   const auto mean =
@@ -654,7 +653,7 @@ void check_augment(const cpu::AugmentGeom& g, const std::vector<cpu::AugmentSamp
 
   const DeviceBuffer<uint8_t> d_images(images);
   const DeviceBuffer<float> d_mean(mean);
-  const DeviceBuffer<cpu::AugmentSample> d_samples(samples);
+  const DeviceBuffer<AugmentSample> d_samples(samples);
   DeviceBuffer<float> d_out(count);
   d_out.poison();
   kernels::augment_batch_cuda(g, d_images.ptr, d_mean.ptr, d_samples.ptr, d_out.ptr, kStream);
@@ -667,16 +666,16 @@ void check_augment(const cpu::AugmentGeom& g, const std::vector<cpu::AugmentSamp
 TEST(AugmentCuda, TrainingBatch) {
   AX_REQUIRE_GPU();
   // 16 samples of the paper's 227 crops of 256 x 256 images, input scale 1.
-  const cpu::AugmentGeom g{16, 256, 227, 1.0};
+  const AugmentGeom g{16, 256, 227, 1.0};
   const auto samples = training_samples(g.n, g.size, g.crop, 3);
   // The draw must include both mirrors, off-centre crops and lighting, or the test proves less.
-  const auto flips = std::count_if(samples.begin(), samples.end(),
-                                   [](const cpu::AugmentSample& s) { return s.flip; });
+  const auto flips =
+      std::count_if(samples.begin(), samples.end(), [](const AugmentSample& s) { return s.flip; });
   ASSERT_GT(flips, 0);
   ASSERT_LT(flips, g.n);
   ASSERT_NE(samples[0].rgb_shift[0], 0.0f);
   ASSERT_TRUE(std::any_of(samples.begin(), samples.end(),
-                          [](const cpu::AugmentSample& s) { return s.x0 != 14 || s.y0 != 14; }));
+                          [](const AugmentSample& s) { return s.x0 != 14 || s.y0 != 14; }));
   check_augment(g, samples, 90);
 }
 
@@ -684,8 +683,8 @@ TEST(AugmentCuda, TenCropsAndOddShape) {
   AX_REQUIRE_GPU();
   {
     SCOPED_TRACE("evaluation: the ten crops and the centre crop, scale 1/58.4");
-    const cpu::AugmentGeom g{11, 256, 227, 1.0 / 58.4};
-    std::vector<cpu::AugmentSample> samples;
+    const AugmentGeom g{11, 256, 227, 1.0 / 58.4};
+    std::vector<AugmentSample> samples;
     for (int k = 0; k < 10; ++k) samples.push_back(kernels::ten_crop(k, g.size, g.crop));
     samples.push_back(
         kernels::draw_augment(kSeed, 0, 0, g.size, g.crop, false, false, 0.0f, nullptr, nullptr));
@@ -693,7 +692,7 @@ TEST(AugmentCuda, TenCropsAndOddShape) {
   }
   {
     SCOPED_TRACE("odd: crops of 9 from 13 x 13, scale 0.5, with the extreme corners");
-    const cpu::AugmentGeom g{7, 13, 9, 0.5};
+    const AugmentGeom g{7, 13, 9, 0.5};
     auto samples = training_samples(5, g.size, g.crop, 4);
     samples.push_back(make_sample(g.size - g.crop, g.size - g.crop, true));
     samples.push_back(make_sample(0, g.size - g.crop, false));

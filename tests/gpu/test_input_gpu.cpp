@@ -127,7 +127,7 @@ TEST(InputGpu, ACropOutsideTheImageIsRefusedBeforeTheKernel) {
   std::vector<int32_t> labels(static_cast<size_t>(s.B));
   gpu.decode(indices.data(), s.B, labels.data());
   Tensor device = s.images(kGpu);
-  cpu::AugmentSample bad;
+  AugmentSample bad;
   bad.x0 = 9;  // 40 - 32 = 8 is the last valid offset
   std::string message;
   try {

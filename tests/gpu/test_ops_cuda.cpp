@@ -132,7 +132,7 @@ TEST(TensorCuda, OutOfMemorySaysHowMuchAndWhatToLower) {
 
 TEST(TensorCuda, MixedDevicesNameTheOpAndBoth) {
   AX_REQUIRE_GPU();
-  const ops::ConvGeom g{.n = 1, .c = 2, .h = 5, .w = 5, .k = 3, .r = 3, .s = 3};
+  const ConvGeom g{.n = 1, .c = 2, .h = 5, .w = 5, .k = 3, .r = 3, .s = 3};
   const Tensor x({1, 2, 5, 5}, DType::f32, kCuda0);
   const Tensor w({3, 2, 3, 3}, DType::f32);  // on the CPU
   Tensor y({1, 3, 3, 3}, DType::f32, kCuda0);
@@ -150,7 +150,7 @@ TEST(TensorCuda, F64OnTheGpuIsAnErrorNamingTheOp) {
   AX_REQUIRE_GPU();
   Tensor x({16}, DType::f64, kCuda0);
   try {
-    ops::activation_forward(ops::Activation::relu, 16, x);
+    ops::activation_forward(Activation::relu, 16, x);
     FAIL() << "no error for F64 on cuda:0";
   } catch (const std::logic_error& e) {
     const std::string m = e.what();
@@ -160,7 +160,7 @@ TEST(TensorCuda, F64OnTheGpuIsAnErrorNamingTheOp) {
 }
 
 // ---------------------------------------------------------------- convolution
-void check_conv(const ops::ConvGeom& g, uint32_t seed) {
+void check_conv(const ConvGeom& g, uint32_t seed) {
   SCOPED_TRACE("conv groups " + std::to_string(g.groups) + " stride " + std::to_string(g.stride));
   const int64_t p = g.out_h(), q = g.out_w();
   const double fan_in = static_cast<double>(g.c / g.groups) * g.r * g.s;
@@ -176,9 +176,9 @@ void check_conv(const ops::ConvGeom& g, uint32_t seed) {
     expect_close("conv_forward y", y);
 
     // With the epilogue: ReLU and tanh, with the bias and without it.
-    for (const auto act : {ops::Activation::relu, ops::Activation::tanh})
+    for (const auto act : {Activation::relu, Activation::tanh})
       for (const bool with_bias : {true, false}) {
-        SCOPED_TRACE(std::string(act == ops::Activation::relu ? "relu" : "tanh") +
+        SCOPED_TRACE(std::string(act == Activation::relu ? "relu" : "tanh") +
                      (with_bias ? " with bias" : " without bias"));
         Both ya = random_both({g.n, g.k, p, q}, seed + 8);
         ops::conv_forward_activation(act, g, x.cpu, w.cpu, with_bias ? &bias.cpu : nullptr, ya.cpu,
@@ -237,7 +237,7 @@ TEST(OpsCuda, Fc) {
 // ---------------------------------------------------------------- custom kernels
 TEST(OpsCuda, Activation) {
   AX_REQUIRE_GPU();
-  for (const auto a : {ops::Activation::relu, ops::Activation::tanh}) {
+  for (const auto a : {Activation::relu, Activation::tanh}) {
     SCOPED_TRACE(static_cast<int>(a));
     Both x = random_both({3, 100}, 40);
     ops::activation_forward(a, 250, x.cpu);  // not all of it: the count is honoured
@@ -253,7 +253,7 @@ TEST(OpsCuda, Activation) {
 TEST(OpsCuda, Lrn) {
   AX_REQUIRE_GPU();
   const int n = 2, c = 7, h = 4, w = 5;
-  const ops::LrnParams p{.size = 5, .k = 2.0, .alpha = 1e-1, .beta = 0.75};
+  const LrnParams p{.size = 5, .k = 2.0, .alpha = 1e-1, .beta = 0.75};
   const Both x = random_both({n, c, h, w}, 50, 2.0);
   Both y = random_both({n, c, h, w}, 51), scale = random_both({n, c, h, w}, 52);
   ops::lrn_forward(p, n, c, h, w, x.cpu, y.cpu, scale.cpu);
@@ -269,7 +269,7 @@ TEST(OpsCuda, Lrn) {
 
 TEST(OpsCuda, Maxpool) {
   AX_REQUIRE_GPU();
-  const ops::PoolGeom g{.n = 2, .c = 3, .h = 13, .w = 13, .size = 3, .stride = 2};
+  const PoolGeom g{.n = 2, .c = 3, .h = 13, .w = 13, .size = 3, .stride = 2};
   const int64_t p = g.out_h(), q = g.out_w();
   const Both x = random_both({g.n, g.c, g.h, g.w}, 60);
   Both y = random_both({g.n, g.c, p, q}, 61);
@@ -288,7 +288,7 @@ TEST(OpsCuda, Maxpool) {
 
 TEST(OpsCuda, Dropout) {
   AX_REQUIRE_GPU();
-  const ops::DropoutParams d{.p = 0.5, .seed = 1234, .step = 77, .layer = 6};
+  const DropoutParams d{.p = 0.5, .seed = 1234, .step = 77, .layer = 6};
   const Both x = random_both({4, 256}, 70);
   Both y = random_both({4, 256}, 71);
   ops::dropout_forward(d, x.cpu.numel(), x.cpu, y.cpu);
@@ -307,10 +307,8 @@ TEST(OpsCuda, SoftmaxXent) {
   std::vector<int32_t> labels(static_cast<size_t>(n));
   for (int s = 0; s < n; ++s) labels[static_cast<size_t>(s)] = (s * 5 + 3) % k;
   Both dlogits = random_both({n, k}, 81), probs = random_both({n, k}, 82);
-  const ops::XentResult rc =
-      ops::softmax_xent(n, logits.cpu, labels.data(), &dlogits.cpu, &probs.cpu);
-  const ops::XentResult rg =
-      ops::softmax_xent(n, logits.gpu, labels.data(), &dlogits.gpu, &probs.gpu);
+  const XentResult rc = ops::softmax_xent(n, logits.cpu, labels.data(), &dlogits.cpu, &probs.cpu);
+  const XentResult rg = ops::softmax_xent(n, logits.gpu, labels.data(), &dlogits.gpu, &probs.gpu);
   EXPECT_EQ(rg.top1, rc.top1);
   EXPECT_EQ(rg.top5, rc.top5);
   EXPECT_LE(std::abs(rg.loss_sum - rc.loss_sum) / (1.0 + std::abs(rc.loss_sum)), kTol)
@@ -318,7 +316,7 @@ TEST(OpsCuda, SoftmaxXent) {
   expect_close("softmax_xent dlogits", dlogits);
   expect_close("softmax_xent probs", probs);
   // Without the optional outputs: the same sums.
-  const ops::XentResult bare = ops::softmax_xent(n, logits.gpu, labels.data(), nullptr, nullptr);
+  const XentResult bare = ops::softmax_xent(n, logits.gpu, labels.data(), nullptr, nullptr);
   EXPECT_EQ(bare.top1, rc.top1);
   EXPECT_EQ(bare.loss_sum, rg.loss_sum);
   // A bad label is refused before launching, with the CPU op's message.

@@ -19,6 +19,7 @@
 #include "alexnet/sgd.h"
 #include "alexnet/train.h"
 #include "gpu_test_util.h"
+#include "src/comm/exchange.h"
 
 namespace alexnet {
 namespace {
@@ -58,7 +59,7 @@ struct SideBySide {
 
   // The GPU net's towers on `placement` (default: both on cuda:0).
   explicit SideBySide(std::vector<Device> placement = {kGpu, kGpu})
-      : gpu(config, B, DType::f32, std::move(placement)) {
+      : gpu(config, B, DType::f32, placement, make_exchange(placement)) {
     cpu.init(config.seed);
     gpu.init(config.seed);
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The paper's two-tower AlexNet in PyTorch, timed the way alexnet-bench times ours.
 
-The yardstick for our CUDA backend: the same network (DESIGN.md §2), the same update, fp32 with
+The yardstick for our CUDA backend: the same network (README, "The network and the math"), the same update, fp32 with
 TF32 off (our kernels are plain fp32), batch 128 of synthetic data already on the device. Prints
 one JSON line per mode (eager, compile) with the median step time and images/s.
 
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-# The paper's LRN constants (DESIGN.md §2). The paper does not divide alpha by n; PyTorch does.
+# The paper's LRN constants (the paper's §3.3). The paper does not divide alpha by n; PyTorch does.
 LRN_SIZE, LRN_K, LRN_ALPHA, LRN_BETA = 5, 2.0, 1e-4, 0.75
 
 
@@ -94,7 +94,7 @@ def check_lrn():
 
 
 def make_optimizer(model):
-    """SGD as DESIGN.md §2 (momentum 0.9, weight decay 5e-4, lr 0.01); PyTorch's form of the
+    """SGD as the paper's §5 (momentum 0.9, weight decay 5e-4, lr 0.01); PyTorch's form of the
     update is the same at a fixed lr. Biases are not decayed (our optim.decay_biases default)."""
     weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in model.named_parameters() if n.endswith("bias")]

@@ -4,12 +4,9 @@
 #include <vector>
 
 #include "alexnet/error.h"
-#include "alexnet/exchange.h"
 #include "alexnet/ops.h"
-#include "src/model/receive_buffers.h"
-#ifdef ALEXNET_HAVE_CUDA
-#include "src/cuda/nccl_exchange.h"
-#endif
+#include "src/comm/exchange.h"
+#include "src/comm/receive_buffers.h"
 
 namespace alexnet {
 namespace {
@@ -103,26 +100,8 @@ std::unique_ptr<Exchange> make_local_exchange(int towers) {
   return std::make_unique<LocalExchange>(towers);
 }
 
-std::unique_ptr<Exchange> make_exchange(const std::vector<Device>& devices, double timeout_s) {
-  bool one_device = true, all_cpu = true, all_gpu = true;
-  for (const Device& d : devices) {
-    one_device = one_device && d == devices.front();
-    all_cpu = all_cpu && d.is_cpu();
-    all_gpu = all_gpu && !d.is_cpu();
-  }
-  if (one_device) return make_local_exchange(static_cast<int>(devices.size()));
-  if (all_cpu) return std::make_unique<CopyingExchange>(devices);
-  std::string list;
-  for (const Device& d : devices) list += (list.empty() ? "" : ", ") + d.str();
-#ifdef ALEXNET_HAVE_CUDA
-  if (all_gpu) return gpu::make_nccl_exchange(devices, timeout_s);
-#else
-  (void)timeout_s;
-#endif
-  throw Error("towers on [" + list + "]: " +
-              (all_gpu ? std::string("towers on different GPUs need a build with CUDA and NCCL")
-                       : std::string("a tower on the CPU cannot talk to one on a GPU")) +
-              "; put both towers on one device");
+std::unique_ptr<Exchange> make_copying_exchange(const std::vector<Device>& devices) {
+  return std::make_unique<CopyingExchange>(devices);
 }
 
 }  // namespace alexnet

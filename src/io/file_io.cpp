@@ -1,11 +1,14 @@
 #include "alexnet/file_io.h"
 
+#include <fcntl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "alexnet/error.h"
 
 namespace alexnet {
 
@@ -45,6 +48,24 @@ int pread_all(int fd, void* data, size_t n, uint64_t offset) {
 
 std::string errno_string(int err) {
   return std::strerror(err);
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw Error("cannot write '" + path + "': " + std::strerror(errno));
+  if (const int err = write_all(fd, text.data(), text.size())) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error("cannot write '" + path + "': " + errno_string(err));
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw Error("cannot write '" + path + "': " + why);
+  }
 }
 
 }  // namespace alexnet

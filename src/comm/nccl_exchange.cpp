@@ -5,7 +5,7 @@
 // watchdog thread follows every collective until it is done, and aborts the communicators when NCCL
 // reports an error or a collective outlives the timeout, so a dead peer ends the run instead of
 // hanging it.
-#include "src/cuda/nccl_exchange.h"
+#include "src/comm/nccl_exchange.h"
 
 #include <cuda_runtime_api.h>
 #include <nccl.h>
@@ -24,9 +24,9 @@
 
 #include "alexnet/cuda_check.h"
 #include "alexnet/error.h"
+#include "src/comm/receive_buffers.h"
 #include "src/cuda/device_memory.h"
 #include "src/cuda/ops_cuda.h"
-#include "src/model/receive_buffers.h"
 
 namespace alexnet::gpu {
 namespace {

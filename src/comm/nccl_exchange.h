@@ -1,5 +1,5 @@
-// The exchange of towers on different GPUs of one process (DESIGN §2): NCCL collectives, one
-// communicator per GPU made together (ncclCommInitAll), every collective issued for all ranks
+// The exchange of towers on different GPUs of one process (README, "Two GPUs"): NCCL collectives,
+// one communicator per GPU made together (ncclCommInitAll), every collective issued for all ranks
 // inside one ncclGroupStart/End.
 // Plain C++ (no CUDA header), so src/model can make one; defined only in a CUDA build.
 #pragma once
@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "alexnet/exchange.h"
+#include "src/comm/exchange.h"
 
 namespace alexnet::gpu {
 

@@ -1,4 +1,4 @@
-// Where the towers talk (DESIGN §2, "The towers and the exchange"): a layer that reads "both"
+// Where the towers talk (README, "The network and the math"): a layer that reads "both"
 // halves needs every tower's activations (forward all-gather), and its input gradients are
 // computed by every tower and summed on the owner (backward reduce-scatter). The batch goes from
 // tower 0's device to every tower, and the loss gradient back (broadcast).
@@ -57,10 +57,13 @@ class Exchange {
 // tensors themselves (no copy) and the scatter is a sum in tower order.
 std::unique_ptr<Exchange> make_local_exchange(int towers);
 
+// Towers on separate CPU devices (cpu:0, cpu:1): see make_exchange.
+std::unique_ptr<Exchange> make_copying_exchange(const std::vector<Device>& devices);
+
 // Towers on the given devices (one per tower): the local exchange when they are all one device;
 // a copying exchange when they are separate CPU devices (cpu:0, cpu:1): copies into buffers of
 // the receiving device, then the same sums in the same order, so the results are bit-identical
-// to one device; the NCCL exchange (src/cuda/nccl_exchange.h) for different GPUs, which ends the
+// to one device; the NCCL exchange (src/comm/nccl_exchange.h) for different GPUs, which ends the
 // run when a collective fails or takes longer than `timeout_s`. Mixing CPU and GPU towers is
 // refused (alexnet::Error).
 std::unique_ptr<Exchange> make_exchange(const std::vector<Device>& devices, double timeout_s = 300);
