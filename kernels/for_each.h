@@ -2,20 +2,20 @@
 // 0..n-1. Every custom op is such a functor, so this loop and the CUDA launcher are the only
 // code that differs between the backends.
 //
-// Large ranges are split into contiguous chunks over the machine's cores. Each element is
-// computed by exactly one call of f, which writes only its own outputs, so the result is the
-// same for any number of threads.
+// Large ranges are split into contiguous chunks over the cores of the process's thread pool
+// (alexnet/thread_pool.h). Each element is computed by exactly one call of f, which writes only
+// its own outputs, so the result is the same for any number of threads. CPU code only: nvcc
+// never sees this header.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <thread>
-#include <vector>
+
+#include "alexnet/thread_pool.h"
 
 namespace alexnet::kernels {
 
-// Below this many elements per thread, starting threads costs more than the loop (tens of
-// microseconds).
+// Below this many elements per thread, handing chunks to the pool costs more than the loop.
 constexpr int64_t kMinElementsPerThread = 1 << 15;
 
 // For a loop over items of `elements_per_item` elements each (a plane, an image): the items
@@ -24,10 +24,7 @@ inline int64_t items_per_thread(int64_t elements_per_item) {
   return kMinElementsPerThread / std::max<int64_t>(elements_per_item, 1) + 1;
 }
 
-inline int64_t core_count() {
-  static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  return cores;
-}
+using alexnet::core_count;
 
 // `min_per_thread`: callers whose f(i) covers many elements (a whole plane) pass a smaller one.
 template <class F>
@@ -38,13 +35,9 @@ void for_each_index(int64_t n, const F& f, int64_t min_per_thread = kMinElements
     for (int64_t i = 0; i < n; ++i) f(i);
     return;
   }
-  const int64_t chunk = (n + threads - 1) / threads;
-  std::vector<std::jthread> workers;
-  for (int64_t t = 1; t < threads; ++t)
-    workers.emplace_back([&f, t, chunk, n] {
-      for (int64_t i = t * chunk; i < std::min(n, (t + 1) * chunk); ++i) f(i);
-    });
-  for (int64_t i = 0; i < std::min(n, chunk); ++i) f(i);
+  parallel_chunks(n, threads, [&f](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) f(i);
+  });
 }
 
 }  // namespace alexnet::kernels

@@ -21,6 +21,7 @@
 #include "alexnet/net.h"
 #include "alexnet/packed.h"
 #include "alexnet/sgd.h"
+#include "alexnet/trace.h"
 #include "alexnet/train.h"
 #include "src/apps/common.h"
 #include "src/apps/opencv_imdecode.h"
@@ -90,6 +91,7 @@ struct Workload {
     loader.augment_train(B, 0, images);
   }
   void step(uint64_t s) {
+    const alexnet::TraceRange trace("step " + std::to_string(s));
     net.forward(images, labels.data(), B, true, config.seed, s);
     net.backward();
     alexnet::sgd_step(net, config.optim, config.optim.lr);

@@ -21,7 +21,7 @@
 #include "alexnet/plots.h"
 #include "src/apps/common.h"
 #include "src/apps/progress.h"
-#include "src/data/parallel_for.h"
+#include "alexnet/thread_pool.h"
 #include "src/train/run_dir.h"
 
 namespace fs = std::filesystem;

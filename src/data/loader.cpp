@@ -8,7 +8,7 @@
 #include "alexnet/rng_streams.h"
 #include "kernels/augment.cuh"
 #include "kernels/philox.cuh"
-#include "src/data/parallel_for.h"
+#include "alexnet/thread_pool.h"
 #ifdef ALEXNET_HAVE_CUDA
 #include "src/cuda/input_stage.h"
 #endif

@@ -39,7 +39,7 @@
 #include "alexnet/file_io.h"
 #include "alexnet/image.h"
 #include "alexnet/safetensors.h"
-#include "parallel_for.h"
+#include "alexnet/thread_pool.h"
 
 namespace fs = std::filesystem;
 

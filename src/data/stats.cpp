@@ -10,7 +10,7 @@
 #include "alexnet/error.h"
 #include "alexnet/image.h"
 #include "alexnet/safetensors.h"
-#include "src/data/parallel_for.h"
+#include "alexnet/thread_pool.h"
 
 namespace alexnet {
 namespace {

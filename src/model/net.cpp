@@ -7,6 +7,7 @@
 
 #include "alexnet/error.h"
 #include "alexnet/rng_streams.h"
+#include "alexnet/trace.h"
 #include "kernels/philox.cuh"
 #include "src/comm/exchange.h"
 
@@ -47,13 +48,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Adds the time of one layer's pass to the profile, when profiling. On a GPU it waits for the
-// device before and after, so the layer's kernels are timed alone (profiling serialises the
-// towers; alexnet-bench times whole steps without it).
+// Marks one layer's pass on a profiler's timeline (NVTX), and adds its time to the profile when
+// profiling. On a GPU the profile waits for the device before and after, so the layer's kernels
+// are timed alone (profiling serialises the towers; alexnet-bench times whole steps without
+// it); the NVTX range waits for nothing.
 class LayerClock {
  public:
   LayerClock(Profile* p, const std::vector<Device>& devices, const char* layer, bool backward)
-      : profile_(p), devices_(devices), layer_(layer), backward_(backward) {
+      : trace_(backward ? std::string(layer) + " backward" : std::string(layer)),
+        profile_(p),
+        devices_(devices),
+        layer_(layer),
+        backward_(backward) {
     if (profile_)
       for (const Device& d : devices_) ops::synchronize(d);
     start_ = Clock::now();
@@ -69,6 +75,7 @@ class LayerClock {
   LayerClock& operator=(const LayerClock&) = delete;
 
  private:
+  TraceRange trace_;
   Profile* profile_;
   const std::vector<Device>& devices_;
   const char* layer_;

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -21,6 +22,7 @@
 #include "alexnet/file_io.h"
 #include "alexnet/plots.h"
 #include "alexnet/sgd.h"
+#include "alexnet/trace.h"
 #include "alexnet/train.h"
 #include "src/comm/exchange.h"
 #include "src/train/prefetch.h"
@@ -104,17 +106,11 @@ class Reporter {
   std::shared_ptr<spdlog::logger> log_;
 };
 
-std::string format(const char* fmt, auto... args) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, fmt, args...);
-  return buf;
-}
-
 std::string duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const auto s = static_cast<int64_t>(seconds);
-  if (s >= 3600) return format("%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
-  return format("%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, s / 60 % 60);
+  return fmt::format("{}m{:02}s", s / 60, s % 60);
 }
 
 constexpr const char* kMetricsHeader =
@@ -170,22 +166,23 @@ std::string weight_update_table(const Net& net) {
   for (const auto& t : sums) {
     const double w = std::sqrt(t.w / static_cast<double>(t.count));
     const double v = std::sqrt(t.v / static_cast<double>(t.count));
-    s += format("\n  %-13s %.3e %.3e %.1e", t.name.c_str(), w, v, w > 0 ? v / w : 0.0);
+    s += fmt::format("\n  {:<13} {:.3e} {:.3e} {:.1e}", t.name, w, v, w > 0 ? v / w : 0.0);
   }
   return s;
 }
 
 std::string layer_table_text(const Net& net) {
-  std::string s = format("%-6s %-12s %12s %12s\n", "layer", "output", "params", "MFLOP/img");
+  std::string s =
+      fmt::format("{:<6} {:<12} {:>12} {:>12}\n", "layer", "output", "params", "MFLOP/img");
   int64_t params = 0;
   double flops = 0;
   for (const auto& l : net.layer_table()) {
-    s += format("%-6s %-12s %12lld %12.1f\n", l.name.c_str(), l.output.c_str(), (long long)l.params,
-                l.forward_flops / 1e6);
+    s += fmt::format("{:<6} {:<12} {:>12} {:>12.1f}\n", l.name, l.output, l.params,
+                     l.forward_flops / 1e6);
     params += l.params;
     flops += l.forward_flops;
   }
-  s += format("%-6s %-12s %12lld %12.1f", "total", "", (long long)params, flops / 1e6);
+  s += fmt::format("{:<6} {:<12} {:>12} {:>12.1f}", "total", "", params, flops / 1e6);
   return s;
 }
 
@@ -268,8 +265,8 @@ int run_training(const TrainOptions& opt) {
   Reporter report(dir);
   write_text_atomic(dir.config(), config_to_yaml(config));
   reset_metrics(dir, resuming ? state.step : 0);
-  report.line(resuming ? format("resuming %s at epoch %d, step %lld", ckpt.path.c_str(),
-                                state.epoch + 1, (long long)state.step)
+  report.line(resuming ? fmt::format("resuming {} at epoch {}, step {}", ckpt.path, state.epoch + 1,
+                                     state.step)
                        : "training " + config.name + " into " + dir.root);
   if (std::all_of(placement.begin(), placement.end(), [&](Device d) { return d == device; })) {
     report.line("device: " + device.str());
@@ -306,6 +303,7 @@ int run_training(const TrainOptions& opt) {
 
   while (state.epoch < config.train.epochs && state.step < total_steps && g_stop_signal == 0) {
     const auto step_start = Clock::now();
+    const TraceRange trace_step("step " + std::to_string(state.step + 1));
     const auto batch = batches.get(state.epoch, state.batch_in_epoch, state.step + 1 < total_steps);
     for (const auto& bad : batch.bad) {
       report.line("skipped " + bad.path + ": " + bad.reason);
@@ -316,9 +314,9 @@ int run_training(const TrainOptions& opt) {
         net.forward(images, batch.labels, B, true, config.seed, static_cast<uint64_t>(state.step));
     if (!std::isfinite(r.loss_sum))
       throw Error(
-          format("the loss became %g at step %lld: training diverged (lower optim.lr "
-                 "or data.scale, or use model.init.scheme)",
-                 r.loss_sum, (long long)state.step));
+          fmt::format("the loss became {:g} at step {}: training diverged (lower optim.lr "
+                      "or data.scale, or use model.init.scheme)",
+                      r.loss_sum, state.step));
     net.backward();
     sgd_step(net, config.optim, state.lr.lr);
     ++state.step;
@@ -334,17 +332,15 @@ int run_training(const TrainOptions& opt) {
     // Progress: images/s over the run so far, ETA for the steps left.
     const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
     const double steps_per_s = static_cast<double>(state.step - first_step) / elapsed;
-    const std::string where =
-        format("epoch %d/%d step %lld/%lld", state.epoch + 1, config.train.epochs,
-               (long long)state.step, (long long)total_steps);
-    report.progress(
-        format("%s  loss %.4f  %.1f img/s  lr %g  ETA %s", where.c_str(), r.loss_sum / B,
-               steps_per_s * B, state.lr.lr,
-               duration(static_cast<double>(total_steps - state.step) / steps_per_s).c_str()));
+    const std::string where = fmt::format("epoch {}/{} step {}/{}", state.epoch + 1,
+                                          config.train.epochs, state.step, total_steps);
+    report.progress(fmt::format(
+        "{}  loss {:.4f}  {:.1f} img/s  lr {:g}  ETA {}", where, r.loss_sum / B, steps_per_s * B,
+        state.lr.lr, duration(static_cast<double>(total_steps - state.step) / steps_per_s)));
     if (state.step % config.train.log_every == 0) {
       const double window_s = std::chrono::duration<double>(Clock::now() - window_start).count();
-      report.periodic(format(
-          "%s loss %.5f train_top1_err %.4f %.1f img/s lr %g", where.c_str(),
+      report.periodic(fmt::format(
+          "{} loss {:.5f} train_top1_err {:.4f} {:.1f} img/s lr {:g}", where,
           window_loss / static_cast<double>(window_steps),
           1.0 - static_cast<double>(state.epoch_top1) / static_cast<double>(state.epoch_images),
           static_cast<double>(window_steps * B) / window_s, state.lr.lr));
@@ -363,22 +359,21 @@ int run_training(const TrainOptions& opt) {
     const bool dropped = update_lr_after_epoch(config.optim, epoch, val.top1_error, state.lr);
     const double n = static_cast<double>(state.epoch_images);
     const double ips = n / state.epoch_seconds;
-    append_metrics(
-        dir, format("%d,%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.8g,%.2f\n", epoch, (long long)state.step,
-                    state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
-                    1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error, val.top5_error,
-                    lr_used, ips));
+    append_metrics(dir, fmt::format("{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.8g},{:.2f}\n",
+                                    epoch, state.step, state.epoch_loss_sum / n,
+                                    1.0 - static_cast<double>(state.epoch_top1) / n,
+                                    1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
+                                    val.top5_error, lr_used, ips));
     report.line(
-        format("epoch %d done: loss %.4f  train top-1 err %.4f  val top-1 err %.4f  "
-               "top-5 err %.4f  %.1f img/s%s%s",
-               epoch, state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
-               val.top1_error, val.top5_error, ips,
-               dropped ? format("  (lr -> %g)", state.lr.lr).c_str() : "",
-               state.epoch_skipped + static_cast<int64_t>(val.skipped.size()) > 0
-                   ? format("  (%lld train, %zu val images skipped)",
-                            (long long)state.epoch_skipped, val.skipped.size())
-                         .c_str()
-                   : ""));
+        fmt::format("epoch {} done: loss {:.4f}  train top-1 err {:.4f}  val top-1 err {:.4f}  "
+                    "top-5 err {:.4f}  {:.1f} img/s{}{}",
+                    epoch, state.epoch_loss_sum / n,
+                    1.0 - static_cast<double>(state.epoch_top1) / n, val.top1_error, val.top5_error,
+                    ips, dropped ? fmt::format("  (lr -> {:g})", state.lr.lr) : "",
+                    state.epoch_skipped + static_cast<int64_t>(val.skipped.size()) > 0
+                        ? fmt::format("  ({} train, {} val images skipped)", state.epoch_skipped,
+                                      val.skipped.size())
+                        : ""));
     report.log_only(weight_update_table(net));
     const bool best = val.top1_error < state.best_val_top1;
     if (best) state.best_val_top1 = val.top1_error;
@@ -401,12 +396,12 @@ int run_training(const TrainOptions& opt) {
     save_checkpoint(dir.last(), net, config, state, stats, classes, names);
   const int sig = g_stop_signal.load();
   if (sig != 0) {
-    report.line(format("stopped by %s after step %lld; checkpoint %s (continue with --resume auto)",
-                       sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)state.step,
-                       dir.last().c_str()));
+    report.line(
+        fmt::format("stopped by {} after step {}; checkpoint {} (continue with --resume auto)",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM", state.step, dir.last()));
     return 128 + sig;
   }
-  report.line(format("done: %lld steps, checkpoint %s", (long long)state.step, dir.last().c_str()));
+  report.line(fmt::format("done: {} steps, checkpoint {}", state.step, dir.last()));
   return 0;
 }
 
