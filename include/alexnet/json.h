@@ -1,7 +1,8 @@
-// A small, strict JSON reader and writer: enough for the safetensors header, nothing more.
-// Only objects, arrays, strings and integers are accepted; true/false/null, fractions and
-// exponents are refused, as are duplicate object keys and invalid UTF-8, so that a foreign or
-// damaged header is reported instead of being half-understood.
+// A strict JSON reader for the safetensors header, on nlohmann-json (src/io/json.cpp). Only
+// objects, arrays, strings and integers are accepted; true/false/null, fractions and exponents
+// are refused, as are duplicate object keys and invalid UTF-8, so that a foreign or damaged
+// header is reported instead of being half-understood. What the binaries write goes through
+// nlohmann::json directly.
 #pragma once
 
 #include <cstddef>
@@ -26,11 +27,13 @@ struct JsonValue {
 const char* json_kind_name(JsonValue::Kind kind);
 
 // Parses one value surrounded by optional whitespace. Throws alexnet::Error with a message
-// that says where ("at byte 17 (line 1, column 18): expected ':' after an object key").
+// that says where ("at byte 7 (line 1, column 8): duplicate key \"a\""; syntax errors in
+// nlohmann's words: "at byte 3 (line 1, column 4): syntax error while parsing array - ...").
 JsonValue parse_json(std::string_view text);
 
 // `s` as a JSON string literal, quotes included. Escapes '"', '\\' and control characters
-// the way serde_json does (\n, \t, ..., else \u00XX); other UTF-8 passes through unchanged.
+// the way serde_json does (\n, \t, ..., else \u00xx); other UTF-8 passes through unchanged.
+// Throws alexnet::Error when `s` is not valid UTF-8.
 std::string json_quote(std::string_view s);
 
 // Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).

@@ -2,11 +2,11 @@
 // config, input statistics and classes, so it needs nothing else but the data.
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "alexnet/checkpoint.h"
 #include "alexnet/error.h"
 #include "alexnet/file_io.h"
-#include "alexnet/json.h"
 #include "alexnet/train.h"
 #include "src/apps/common.h"
 
@@ -46,29 +46,27 @@ int main(int argc, char** argv) {
     for (const auto& bad : r.skipped)
       std::fprintf(stderr, "skipped %s: %s\n", bad.path.c_str(), bad.reason.c_str());
 
-    char head[1024];
-    std::snprintf(head, sizeof head,
-                  "{\"checkpoint\": %s, \"split\": \"%s\", \"crops\": %d, \"images\": %lld, "
-                  "\"skipped\": %zu, \"loss\": %.6f, \"top1_error\": %.6f, \"top5_error\": %.6f, "
-                  "\"per_class\": [",
-                  json_quote(checkpoint).c_str(), split.c_str(), crops, (long long)r.images,
-                  r.skipped.size(), r.loss, r.top1_error, r.top5_error);
-    std::string json_text = head;
+    // Numbers as computed: nlohmann writes the shortest text that reads back to the same double.
+    nlohmann::ordered_json report = {{"checkpoint", checkpoint},
+                                     {"split", split},
+                                     {"crops", crops},
+                                     {"images", r.images},
+                                     {"skipped", r.skipped.size()},
+                                     {"loss", r.loss},
+                                     {"top1_error", r.top1_error},
+                                     {"top5_error", r.top5_error}};
+    nlohmann::ordered_json& per_class = report["per_class"] = nlohmann::ordered_json::array();
     for (size_t c = 0; c < r.class_images.size(); ++c) {
       const int64_t n = r.class_images[c];
-      char row[512];
-      std::snprintf(
-          row, sizeof row,
-          "%s{\"class\": %s, \"name\": %s, \"images\": %lld, "
-          "\"top1_error\": %.6f}",
-          c ? ", " : "", json_quote(ckpt.classes[c]).c_str(),
-          json_quote(c < data->class_names().size() ? data->class_names()[c] : ckpt.classes[c])
-              .c_str(),
-          (long long)n,
-          n ? static_cast<double>(r.class_top1_errors[c]) / static_cast<double>(n) : 0.0);
-      json_text += row;
+      per_class.push_back(
+          {{"class", ckpt.classes[c]},
+           {"name", c < data->class_names().size() ? data->class_names()[c] : ckpt.classes[c]},
+           {"images", n},
+           {"top1_error",
+            n ? static_cast<double>(r.class_top1_errors[c]) / static_cast<double>(n) : 0.0}});
     }
-    json_text += "]}\n";
+    const std::string json_text =
+        report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
     char plain[1024];
     std::snprintf(plain, sizeof plain,
                   "%s on %s (%lld images, %s): top-1 error %.4f  top-5 error %.4f  loss %.4f%s\n",

@@ -19,9 +19,9 @@
 #include "alexnet/image.h"
 #include "alexnet/packed.h"
 #include "alexnet/plots.h"
+#include "alexnet/thread_pool.h"
 #include "src/apps/common.h"
 #include "src/apps/progress.h"
-#include "alexnet/thread_pool.h"
 #include "src/train/run_dir.h"
 
 namespace fs = std::filesystem;

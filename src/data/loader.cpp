@@ -6,9 +6,9 @@
 #include "alexnet/error.h"
 #include "alexnet/image.h"
 #include "alexnet/rng_streams.h"
+#include "alexnet/thread_pool.h"
 #include "kernels/augment.cuh"
 #include "kernels/philox.cuh"
-#include "alexnet/thread_pool.h"
 #ifdef ALEXNET_HAVE_CUDA
 #include "src/cuda/input_stage.h"
 #endif

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -96,39 +97,19 @@ struct Fd {
 // first), padded with spaces so that the data starts 8-byte aligned in the file.
 std::string build_header(const std::vector<SafetensorsView>& tensors,
                          const std::map<std::string, std::string>& metadata) {
-  std::string h = "{";
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
-    h += json_quote(kMetadataKey);
-    h += ":{";
-    bool first = true;
-    for (const auto& [key, value] : metadata) {
-      if (!first) h += ',';
-      first = false;
-      h += json_quote(key);
-      h += ':';
-      h += json_quote(value);
-    }
-    h += '}';
+    nlohmann::ordered_json& m = header[kMetadataKey] = nlohmann::ordered_json::object();
+    for (const auto& [key, value] : metadata) m[key] = value;
   }
   uint64_t offset = 0;
   for (const auto& t : tensors) {
-    if (h.size() > 1) h += ',';
-    h += json_quote(t.name);
-    h += ":{\"dtype\":";
-    h += json_quote(t.dtype);
-    h += ",\"shape\":[";
-    for (size_t i = 0; i < t.shape.size(); ++i) {
-      if (i) h += ',';
-      h += std::to_string(t.shape[i]);
-    }
-    h += "],\"data_offsets\":[";
-    h += std::to_string(offset);
-    h += ',';
+    header[t.name] = {{"dtype", t.dtype},
+                      {"shape", t.shape},
+                      {"data_offsets", nlohmann::ordered_json::array({offset, offset + t.nbytes})}};
     offset += t.nbytes;
-    h += std::to_string(offset);
-    h += "]}";
   }
-  h += '}';
+  std::string h = header.dump();  // compact, as serde_json writes it
   h.append((8 - h.size() % 8) % 8, ' ');
   return h;
 }

@@ -2,9 +2,15 @@
 // bad file reported without stopping the others.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
+#include "alexnet/checkpoint.h"
+#include "alexnet/data.h"
+#include "alexnet/image.h"
+#include "alexnet/net.h"
 #include "image_fixtures.h"
 #include "run_binary.h"
 
@@ -62,6 +68,71 @@ TEST(Predict, TopKWithNamesForEveryFileAndErrorsForBadOnes) {
     sum += std::stod(r.out.substr(at));
   }
   EXPECT_NEAR(sum, 2.0, 1e-4) << r.out;
+}
+
+// A source with no samples: it only tells the loader the stored image size.
+class NoFiles final : public DataSource {
+ public:
+  NoFiles(int size, std::vector<std::string> classes) : size_(size), classes_(std::move(classes)) {}
+  int64_t size() const override { return 0; }
+  int image_size() const override { return size_; }
+  const std::vector<std::string>& classes() const override { return classes_; }
+  int32_t load(int64_t, uint8_t*) const override { throw std::logic_error("no files"); }
+
+ private:
+  int size_;
+  std::vector<std::string> classes_;
+};
+
+// The probabilities alexnet-predict --json prints read back to exactly the numbers it computed:
+// the same image through the same steps (decode, resize, centre crop, forward) in this process.
+TEST(Predict, JsonProbabilitiesReadBackBitExactly) {
+  const std::string dir = test::temp_dir("predict-json");
+  auto r = test::run({"alexnet-train", "--config", test::source_path("configs/small.yaml"), "--out",
+                      dir + "/run", "--set", "train.max_steps=3"},
+                     dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string ckpt_path = dir + "/run/checkpoints/last.safetensors";
+  const std::string image = dir + "/x.JPEG";
+  test::write_jpeg(image, test::test_pattern(48, 40, 7));
+  r = test::run({"alexnet-predict", "--checkpoint", ckpt_path, "--device", "cpu", "--topk", "10",
+                 "--json", image},
+                dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto printed = nlohmann::json::parse(r.out);
+  ASSERT_EQ(printed.size(), 1u) << r.out;
+
+  const Checkpoint ckpt = read_checkpoint(ckpt_path, {});
+  const int S = ckpt.stats.size;
+  Net net(ckpt.config, 1);
+  load_weights(ckpt, net, false);
+  const NoFiles source(S, ckpt.classes);
+  BatchLoader loader(source, ckpt.stats, ckpt.config, 1);
+  const auto bytes = read_file(image);
+  const Image img = resize_shorter_and_center_crop(decode_image(bytes.data(), bytes.size()), S);
+  loader.stage(0, img.rgb.data());
+  Tensor input({1, 3, net.input_size(), net.input_size()});
+  loader.augment_fixed(1, center_crop(S, loader.crop()), input);
+  const int32_t label = 0;
+  net.forward(input, &label, 1, false, 0, 0);
+  const float* probs = net.probs().data<float>();
+
+  const auto& top = printed[0]["top"];
+  ASSERT_EQ(top.size(), ckpt.classes.size()) << r.out;
+  int smallest = 0;
+  for (const auto& entry : top) {
+    const auto c = static_cast<size_t>(
+        std::find(ckpt.classes.begin(), ckpt.classes.end(), entry["class"].get<std::string>()) -
+        ckpt.classes.begin());
+    ASSERT_LT(c, ckpt.classes.size()) << entry;
+    const double read_back = entry["probability"].get<double>();
+    EXPECT_EQ(read_back, double{probs[c]}) << entry << " vs " << probs[c];
+    EXPECT_EQ(static_cast<float>(read_back), probs[c]);
+    smallest += probs[c] < 0.01f;
+  }
+  std::printf("%d of %zu probabilities below 0.01 (six decimals would have lost them)\n", smallest,
+              top.size());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
