@@ -130,7 +130,6 @@ class Net {
 
  private:
   struct Tower;
-  struct Shapes;
   void build(const Config& c);
   void wait_for_other_towers();
   Device tower_device(int t) const { return devices_[static_cast<size_t>(t)]; }

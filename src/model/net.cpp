@@ -16,25 +16,29 @@ namespace alexnet {
 // ---------------------------------------------------------------------------- one tower's state
 // Activations are allocated for the batch capacity; the geometry's n says how much is used.
 struct Net::Tower {
-  // indices into params_; the "both" layers hold one weight slice per input tower
-  size_t w1 = 0, b1 = 0, w2 = 0, b2 = 0, b3 = 0, w4 = 0, b4 = 0, w5 = 0, b5 = 0;
-  size_t b6 = 0, b7 = 0, b8 = 0;
-  std::vector<size_t> w3, w6, w7, w8;
+  // Indices into params_; a layer that reads both halves holds one weight slice per input tower.
+  size_t conv1_w = 0, conv1_b = 0, conv2_w = 0, conv2_b = 0, conv3_b = 0, conv4_w = 0, conv4_b = 0,
+         conv5_w = 0, conv5_b = 0, fc6_b = 0, fc7_b = 0, fc8_b = 0;
+  std::vector<size_t> conv3_w, fc6_w, fc7_w, fc8_w;
 
-  ConvGeom c1, c2, c3, c4, c5;
-  PoolGeom p1, p2, p5;
+  ConvGeom conv1_geom, conv2_geom, conv3_geom, conv4_geom, conv5_geom;
+  PoolGeom pool1_geom, pool2_geom, pool5_geom;
   int64_t fc6_in = 0, fc6_out = 0, fc7_out = 0, fc8_out = 0;  // per tower
 
-  // forward, (N, C, H, W) or (N, units)
-  Tensor r1, n1, s1, q1;  // conv1 after activation, after LRN, LRN scale, after pool
-  Tensor r2, n2, s2, q2;
-  Tensor r3, r4, r5, q5;
-  Tensor a1, a2, a5;      // the pools' argmax (I32, shaped like q1, q2, q5)
-  Tensor r6, d6, r7, d7;  // fc after activation, after dropout (d6, d7 used only when dropping)
-  Tensor l8;              // this tower's logits
-  // backward (gradients of the tensors of the same name)
-  Tensor g_r1, g_n1, g_q1, g_r2, g_n2, g_q2, g_r3, g_r4, g_r5, g_q5, g_r6, g_r7, g_l8;
-  std::vector<Tensor> part3, part6, part7, part8;  // this tower's share of every input gradient
+  // Forward, (N, C, H, W) or (N, units). Each conv and fc tensor holds the layer's output after
+  // its activation; lrnK_scale is what LRN's backward pass needs; poolK_argmax (I32, shaped like
+  // poolK) where each window's maximum was.
+  Tensor conv1, lrn1, lrn1_scale, pool1, pool1_argmax;
+  Tensor conv2, lrn2, lrn2_scale, pool2, pool2_argmax;
+  Tensor conv3, conv4, conv5, pool5, pool5_argmax;
+  Tensor fc6, fc6_dropped, fc7, fc7_dropped;  // the _dropped ones only when dropout is on
+  Tensor fc8;                                 // this tower's logits
+  // Backward: d_X is the gradient of the loss with respect to X.
+  Tensor d_conv1, d_lrn1, d_pool1, d_conv2, d_lrn2, d_pool2, d_conv3, d_conv4, d_conv5, d_pool5,
+      d_fc6, d_fc7, d_fc8;
+  // This tower's share of the input gradient of a layer that reads both halves, one per input
+  // tower; the exchange sums the shares on the tower that owns the input.
+  std::vector<Tensor> conv3_input_shares, fc6_input_shares, fc7_input_shares, fc8_input_shares;
 };
 
 LayerTime& Profile::operator[](const std::string& layer) {
@@ -214,59 +218,79 @@ void Net::build(const Config& c) {
   const int64_t F1 = m.conv1.filters, F2 = m.conv2.filters, F3 = m.conv3.filters,
                 F4 = m.conv4.filters, F5 = m.conv5.filters, U6 = m.fc6_units, U7 = m.fc7_units,
                 U8 = c.fc8();
-  own(&Tower::w1, "conv1.weight", {F1, 3, k1, k1}, {f1, 3, k1, k1}, false);
-  own(&Tower::b1, "conv1.bias", {F1}, {f1}, true);
-  own(&Tower::w2, "conv2.weight", {F2, f1, k2, k2}, {f2, f1, k2, k2}, false);
-  own(&Tower::b2, "conv2.bias", {F2}, {f2}, true);
-  both(&Tower::w3, "conv3.weight", {F3, F2, k3, k3}, {f3, f2, k3, k3}, f3, f2 * k3 * k3);
-  own(&Tower::b3, "conv3.bias", {F3}, {f3}, true);
-  own(&Tower::w4, "conv4.weight", {F4, f3, k4, k4}, {f4, f3, k4, k4}, false);
-  own(&Tower::b4, "conv4.bias", {F4}, {f4}, true);
-  own(&Tower::w5, "conv5.weight", {F5, f4, k5, k5}, {f5, f4, k5, k5}, false);
-  own(&Tower::b5, "conv5.bias", {F5}, {f5}, true);
-  both(&Tower::w6, "fc6.weight", {U6, T * fc6_in}, {u6, fc6_in}, u6, fc6_in);
-  own(&Tower::b6, "fc6.bias", {U6}, {u6}, true);
-  both(&Tower::w7, "fc7.weight", {U7, U6}, {u7, u6}, u7, u6);
-  own(&Tower::b7, "fc7.bias", {U7}, {u7}, true);
-  both(&Tower::w8, "fc8.weight", {U8, U7}, {u8, u7}, u8, u7);
-  own(&Tower::b8, "fc8.bias", {U8}, {u8}, true);
+  own(&Tower::conv1_w, "conv1.weight", {F1, 3, k1, k1}, {f1, 3, k1, k1}, false);
+  own(&Tower::conv1_b, "conv1.bias", {F1}, {f1}, true);
+  own(&Tower::conv2_w, "conv2.weight", {F2, f1, k2, k2}, {f2, f1, k2, k2}, false);
+  own(&Tower::conv2_b, "conv2.bias", {F2}, {f2}, true);
+  both(&Tower::conv3_w, "conv3.weight", {F3, F2, k3, k3}, {f3, f2, k3, k3}, f3, f2 * k3 * k3);
+  own(&Tower::conv3_b, "conv3.bias", {F3}, {f3}, true);
+  own(&Tower::conv4_w, "conv4.weight", {F4, f3, k4, k4}, {f4, f3, k4, k4}, false);
+  own(&Tower::conv4_b, "conv4.bias", {F4}, {f4}, true);
+  own(&Tower::conv5_w, "conv5.weight", {F5, f4, k5, k5}, {f5, f4, k5, k5}, false);
+  own(&Tower::conv5_b, "conv5.bias", {F5}, {f5}, true);
+  both(&Tower::fc6_w, "fc6.weight", {U6, T * fc6_in}, {u6, fc6_in}, u6, fc6_in);
+  own(&Tower::fc6_b, "fc6.bias", {U6}, {u6}, true);
+  both(&Tower::fc7_w, "fc7.weight", {U7, U6}, {u7, u6}, u7, u6);
+  own(&Tower::fc7_b, "fc7.bias", {U7}, {u7}, true);
+  both(&Tower::fc8_w, "fc8.weight", {U8, U7}, {u8, u7}, u8, u7);
+  own(&Tower::fc8_b, "fc8.bias", {U8}, {u8}, true);
 
   for (int t = 0; t < T; ++t) {
     auto& tw = tower_[static_cast<size_t>(t)];
     const Device D = tower_device(t);  // every tensor of the tower lives there
-    tw.c1 = conv_geom(m.conv1, 3, s0, f1);
-    tw.p1 = {1, f1, h1, h1, m.pool.size, m.pool.stride};
-    tw.c2 = conv_geom(m.conv2, f1, q1, f2);
-    tw.p2 = {1, f2, h2, h2, m.pool.size, m.pool.stride};
-    tw.c3 = conv_geom(m.conv3, f2, q2, f3);
-    tw.c4 = conv_geom(m.conv4, f3, h3, f4);
-    tw.c5 = conv_geom(m.conv5, f4, h4, f5);
-    tw.p5 = {1, f5, h5, h5, m.pool.size, m.pool.stride};
+    tw.conv1_geom = conv_geom(m.conv1, 3, s0, f1);
+    tw.pool1_geom = {1, f1, h1, h1, m.pool.size, m.pool.stride};
+    tw.conv2_geom = conv_geom(m.conv2, f1, q1, f2);
+    tw.pool2_geom = {1, f2, h2, h2, m.pool.size, m.pool.stride};
+    tw.conv3_geom = conv_geom(m.conv3, f2, q2, f3);
+    tw.conv4_geom = conv_geom(m.conv4, f3, h3, f4);
+    tw.conv5_geom = conv_geom(m.conv5, f4, h4, f5);
+    tw.pool5_geom = {1, f5, h5, h5, m.pool.size, m.pool.stride};
     tw.fc6_in = fc6_in;
     tw.fc6_out = u6;
     tw.fc7_out = u7;
     tw.fc8_out = u8;
 
     auto act = [&](int ch, int hw) { return Tensor({N, ch, hw, hw}, DT, D); };
-    tw.r1 = act(f1, h1), tw.n1 = act(f1, h1), tw.s1 = act(f1, h1), tw.q1 = act(f1, q1);
-    tw.r2 = act(f2, h2), tw.n2 = act(f2, h2), tw.s2 = act(f2, h2), tw.q2 = act(f2, q2);
-    tw.r3 = act(f3, h3), tw.r4 = act(f4, h4), tw.r5 = act(f5, h5), tw.q5 = act(f5, q5);
-    tw.a1 = Tensor({N, f1, q1, q1}, DType::i32, D), tw.a2 = Tensor({N, f2, q2, q2}, DType::i32, D);
-    tw.a5 = Tensor({N, f5, q5, q5}, DType::i32, D);
-    tw.r6 = Tensor({N, u6}, DT, D), tw.d6 = Tensor({N, u6}, DT, D);
-    tw.r7 = Tensor({N, u7}, DT, D), tw.d7 = Tensor({N, u7}, DT, D);
-    tw.l8 = Tensor({N, u8}, DT, D);
+    tw.conv1 = act(f1, h1);
+    tw.lrn1 = act(f1, h1);
+    tw.lrn1_scale = act(f1, h1);
+    tw.pool1 = act(f1, q1);
+    tw.conv2 = act(f2, h2);
+    tw.lrn2 = act(f2, h2);
+    tw.lrn2_scale = act(f2, h2);
+    tw.pool2 = act(f2, q2);
+    tw.conv3 = act(f3, h3);
+    tw.conv4 = act(f4, h4);
+    tw.conv5 = act(f5, h5);
+    tw.pool5 = act(f5, q5);
+    tw.pool1_argmax = Tensor({N, f1, q1, q1}, DType::i32, D);
+    tw.pool2_argmax = Tensor({N, f2, q2, q2}, DType::i32, D);
+    tw.pool5_argmax = Tensor({N, f5, q5, q5}, DType::i32, D);
+    tw.fc6 = Tensor({N, u6}, DT, D);
+    tw.fc6_dropped = Tensor({N, u6}, DT, D);
+    tw.fc7 = Tensor({N, u7}, DT, D);
+    tw.fc7_dropped = Tensor({N, u7}, DT, D);
+    tw.fc8 = Tensor({N, u8}, DT, D);
 
-    tw.g_r1 = act(f1, h1), tw.g_n1 = act(f1, h1), tw.g_q1 = act(f1, q1);
-    tw.g_r2 = act(f2, h2), tw.g_n2 = act(f2, h2), tw.g_q2 = act(f2, q2);
-    tw.g_r3 = act(f3, h3), tw.g_r4 = act(f4, h4), tw.g_r5 = act(f5, h5), tw.g_q5 = act(f5, q5);
-    tw.g_r6 = Tensor({N, u6}, DT, D), tw.g_r7 = Tensor({N, u7}, DT, D),
-    tw.g_l8 = Tensor({N, u8}, DT, D);
+    tw.d_conv1 = act(f1, h1);
+    tw.d_lrn1 = act(f1, h1);
+    tw.d_pool1 = act(f1, q1);
+    tw.d_conv2 = act(f2, h2);
+    tw.d_lrn2 = act(f2, h2);
+    tw.d_pool2 = act(f2, q2);
+    tw.d_conv3 = act(f3, h3);
+    tw.d_conv4 = act(f4, h4);
+    tw.d_conv5 = act(f5, h5);
+    tw.d_pool5 = act(f5, q5);
+    tw.d_fc6 = Tensor({N, u6}, DT, D);
+    tw.d_fc7 = Tensor({N, u7}, DT, D);
+    tw.d_fc8 = Tensor({N, u8}, DT, D);
     for (int r = 0; r < T; ++r) {
-      tw.part3.push_back(act(f2, q2));
-      tw.part6.push_back(Tensor({N, fc6_in}, DT, D));
-      tw.part7.push_back(Tensor({N, u6}, DT, D));
-      tw.part8.push_back(Tensor({N, u7}, DT, D));
+      tw.conv3_input_shares.push_back(act(f2, q2));
+      tw.fc6_input_shares.push_back(Tensor({N, fc6_in}, DT, D));
+      tw.fc7_input_shares.push_back(Tensor({N, u6}, DT, D));
+      tw.fc8_input_shares.push_back(Tensor({N, u7}, DT, D));
     }
   }
   // The loss is computed on tower 0's device.
@@ -400,23 +424,29 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
   for (int t = 0; t < T; ++t) {  // conv1, conv2: each tower on its own
     auto& tw = tower_[static_cast<size_t>(t)];
     const ops::QueueScope queue(tower_device(t), t + 1);
-    const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
+    const auto g1 = with_n(tw.conv1_geom), g2 = with_n(tw.conv2_geom);
     timed("conv1", false, [&] {
       ops::conv_forward_activation(activation_, g1, tower_images[static_cast<size_t>(t)],
-                                   P(tw.w1).value, &P(tw.b1).value, tw.r1, 0.0);
+                                   P(tw.conv1_w).value, &P(tw.conv1_b).value, tw.conv1, 0.0);
     });
-    timed("lrn1", false,
-          [&] { ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1); });
-    timed("pool1", false,
-          [&] { ops::maxpool_forward(with_n(tw.p1), tw.n1, tw.q1, train ? &tw.a1 : nullptr); });
+    timed("lrn1", false, [&] {
+      ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.conv1, tw.lrn1, tw.lrn1_scale);
+    });
+    timed("pool1", false, [&] {
+      ops::maxpool_forward(with_n(tw.pool1_geom), tw.lrn1, tw.pool1,
+                           train ? &tw.pool1_argmax : nullptr);
+    });
     timed("conv2", false, [&] {
-      ops::conv_forward_activation(activation_, g2, tw.q1, P(tw.w2).value, &P(tw.b2).value, tw.r2,
-                                   0.0);
+      ops::conv_forward_activation(activation_, g2, tw.pool1, P(tw.conv2_w).value,
+                                   &P(tw.conv2_b).value, tw.conv2, 0.0);
     });
-    timed("lrn2", false,
-          [&] { ops::lrn_forward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2); });
-    timed("pool2", false,
-          [&] { ops::maxpool_forward(with_n(tw.p2), tw.n2, tw.q2, train ? &tw.a2 : nullptr); });
+    timed("lrn2", false, [&] {
+      ops::lrn_forward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.conv2, tw.lrn2, tw.lrn2_scale);
+    });
+    timed("pool2", false, [&] {
+      ops::maxpool_forward(with_n(tw.pool2_geom), tw.lrn2, tw.pool2,
+                           train ? &tw.pool2_argmax : nullptr);
+    });
   }
 
   std::vector<Tensor> own(static_cast<size_t>(T));
@@ -430,7 +460,7 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
     return views;
   };
 
-  const auto in3 = gather("conv3", &Tower::q2);
+  const auto in3 = gather("conv3", &Tower::pool2);
   for (int t = 0; t < T; ++t) {  // conv3 reads both halves; conv4 and conv5 their own
     auto& tw = tower_[static_cast<size_t>(t)];
     const ops::QueueScope queue(tower_device(t), t + 1);
@@ -439,27 +469,30 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
       // One convolution per input half, accumulated; the last one applies the activation.
       for (int r = 0; r < T; ++r) {
         const Tensor& x = in3[static_cast<size_t>(t)][static_cast<size_t>(r)];
-        const Tensor& w = P(tw.w3[static_cast<size_t>(r)]).value;
-        const Tensor* bias = r == 0 ? &P(tw.b3).value : nullptr;
+        const Tensor& w = P(tw.conv3_w[static_cast<size_t>(r)]).value;
+        const Tensor* bias = r == 0 ? &P(tw.conv3_b).value : nullptr;
         const double beta = r == 0 ? 0.0 : 1.0;
         if (r == T - 1)
-          ops::conv_forward_activation(activation_, with_n(tw.c3), x, w, bias, tw.r3, beta);
+          ops::conv_forward_activation(activation_, with_n(tw.conv3_geom), x, w, bias, tw.conv3,
+                                       beta);
         else
-          ops::conv_forward(with_n(tw.c3), x, w, bias, tw.r3, beta);
+          ops::conv_forward(with_n(tw.conv3_geom), x, w, bias, tw.conv3, beta);
       }
     }
     {
       LayerClock clock(profile, devices_, "conv4", false);
-      ops::conv_forward_activation(activation_, with_n(tw.c4), tw.r3, P(tw.w4).value,
-                                   &P(tw.b4).value, tw.r4, 0.0);
+      ops::conv_forward_activation(activation_, with_n(tw.conv4_geom), tw.conv3,
+                                   P(tw.conv4_w).value, &P(tw.conv4_b).value, tw.conv4, 0.0);
     }
     {
       LayerClock clock(profile, devices_, "conv5", false);
-      ops::conv_forward_activation(activation_, with_n(tw.c5), tw.r4, P(tw.w5).value,
-                                   &P(tw.b5).value, tw.r5, 0.0);
+      ops::conv_forward_activation(activation_, with_n(tw.conv5_geom), tw.conv4,
+                                   P(tw.conv5_w).value, &P(tw.conv5_b).value, tw.conv5, 0.0);
     }
-    timed("pool5", false,
-          [&] { ops::maxpool_forward(with_n(tw.p5), tw.r5, tw.q5, train ? &tw.a5 : nullptr); });
+    timed("pool5", false, [&] {
+      ops::maxpool_forward(with_n(tw.pool5_geom), tw.conv5, tw.pool5,
+                           train ? &tw.pool5_argmax : nullptr);
+    });
   }
 
   // The fully-connected layers all read both halves.
@@ -486,14 +519,16 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
   };
   // Without dropout (inference, or p = 0) the next layer reads the activations themselves.
   const bool dropping = p_drop > 0;
-  fc("fc6", 6, &Tower::q5, &Tower::w6, &Tower::b6, &Tower::r6, &Tower::d6);
-  fc("fc7", 7, dropping ? &Tower::d6 : &Tower::r6, &Tower::w7, &Tower::b7, &Tower::r7, &Tower::d7);
-  fc("fc8", 8, dropping ? &Tower::d7 : &Tower::r7, &Tower::w8, &Tower::b8, &Tower::l8, nullptr);
+  fc("fc6", 6, &Tower::pool5, &Tower::fc6_w, &Tower::fc6_b, &Tower::fc6, &Tower::fc6_dropped);
+  fc("fc7", 7, dropping ? &Tower::fc6_dropped : &Tower::fc6, &Tower::fc7_w, &Tower::fc7_b,
+     &Tower::fc7, &Tower::fc7_dropped);
+  fc("fc8", 8, dropping ? &Tower::fc7_dropped : &Tower::fc7, &Tower::fc8_w, &Tower::fc8_b,
+     &Tower::fc8, nullptr);
 
   // The logits of all towers meet on tower 0's device for one softmax over every class.
-  const auto l8 = gather("logits", &Tower::l8);
+  const auto tower_logits = gather("logits", &Tower::fc8);
   for (int t = 0; t < T; ++t)
-    ops::copy_into_columns(n, l8[0][static_cast<size_t>(t)], logits_,
+    ops::copy_into_columns(n, tower_logits[0][static_cast<size_t>(t)], logits_,
                            t * tower_[static_cast<size_t>(t)].fc8_out);
   XentResult result;
   timed("loss", false, [&] {
@@ -536,7 +571,7 @@ void Net::backward() {
   const std::vector<Tensor> dlogits = exchange_->broadcast("logits", dlogits_, count(dlogits_));
   exchange_->wait("logits");
   for (int t = 0; t < T; ++t)
-    ops::copy_from_columns(n, at(dlogits, t), t * tower(t).fc8_out, tower(t).g_l8);
+    ops::copy_from_columns(n, at(dlogits, t), t * tower(t).fc8_out, tower(t).d_fc8);
 
   // A fully-connected layer reading both halves: weight gradients per input slice, and every
   // tower's share of each input gradient, summed on the owner by the exchange.
@@ -582,25 +617,34 @@ void Net::backward() {
       ops::activation_backward(activation_, count(g), tw.*dx_act, g);
     }
   };
-  fc_back("fc8", 8, &Tower::g_l8, &Tower::w8, &Tower::b8, &Tower::part8, &Tower::g_r7, &Tower::r7);
-  fc_back("fc7", 7, &Tower::g_r7, &Tower::w7, &Tower::b7, &Tower::part7, &Tower::g_r6, &Tower::r6);
-  fc_back("fc6", 6, &Tower::g_r6, &Tower::w6, &Tower::b6, &Tower::part6, &Tower::g_q5, nullptr);
+  fc_back("fc8", 8, &Tower::d_fc8, &Tower::fc8_w, &Tower::fc8_b, &Tower::fc8_input_shares,
+          &Tower::d_fc7, &Tower::fc7);
+  fc_back("fc7", 7, &Tower::d_fc7, &Tower::fc7_w, &Tower::fc7_b, &Tower::fc7_input_shares,
+          &Tower::d_fc6, &Tower::fc6);
+  fc_back("fc6", 6, &Tower::d_fc6, &Tower::fc6_w, &Tower::fc6_b, &Tower::fc6_input_shares,
+          &Tower::d_pool5, nullptr);
 
   for (int t = 0; t < T; ++t) {  // conv5, conv4 (own), then conv3's weights and shares
     auto& tw = tower(t);
     const ops::QueueScope queue(tower_device(t), t + 1);
-    timed("pool5", true, [&] { ops::maxpool_backward(with_n(tw.p5), tw.a5, tw.g_q5, tw.g_r5); });
+    timed("pool5", true, [&] {
+      ops::maxpool_backward(with_n(tw.pool5_geom), tw.pool5_argmax, tw.d_pool5, tw.d_conv5);
+    });
     {
       LayerClock clock(profile, devices_, "conv5", true);
-      ops::activation_backward(activation_, count(tw.r5), tw.r5, tw.g_r5);
-      ops::conv_backward_filter(with_n(tw.c5), tw.r4, tw.g_r5, P(tw.w5).grad, &P(tw.b5).grad, 0.0);
-      ops::conv_backward_data(with_n(tw.c5), tw.g_r5, P(tw.w5).value, tw.g_r4, 0.0);
+      ops::activation_backward(activation_, count(tw.conv5), tw.conv5, tw.d_conv5);
+      ops::conv_backward_filter(with_n(tw.conv5_geom), tw.conv4, tw.d_conv5, P(tw.conv5_w).grad,
+                                &P(tw.conv5_b).grad, 0.0);
+      ops::conv_backward_data(with_n(tw.conv5_geom), tw.d_conv5, P(tw.conv5_w).value, tw.d_conv4,
+                              0.0);
     }
     {
       LayerClock clock(profile, devices_, "conv4", true);
-      ops::activation_backward(activation_, count(tw.r4), tw.r4, tw.g_r4);
-      ops::conv_backward_filter(with_n(tw.c4), tw.r3, tw.g_r4, P(tw.w4).grad, &P(tw.b4).grad, 0.0);
-      ops::conv_backward_data(with_n(tw.c4), tw.g_r4, P(tw.w4).value, tw.g_r3, 0.0);
+      ops::activation_backward(activation_, count(tw.conv4), tw.conv4, tw.d_conv4);
+      ops::conv_backward_filter(with_n(tw.conv4_geom), tw.conv3, tw.d_conv4, P(tw.conv4_w).grad,
+                                &P(tw.conv4_b).grad, 0.0);
+      ops::conv_backward_data(with_n(tw.conv4_geom), tw.d_conv4, P(tw.conv4_w).value, tw.d_conv3,
+                              0.0);
     }
   }
   {
@@ -611,21 +655,22 @@ void Net::backward() {
       const ops::QueueScope queue(tower_device(t), t + 1);
       LayerClock clock(profile, devices_, "conv3", true);
       auto& tw = tower(t);
-      ops::activation_backward(activation_, count(tw.r3), tw.r3, tw.g_r3);
+      ops::activation_backward(activation_, count(tw.conv3), tw.conv3, tw.d_conv3);
       for (int r = 0; r < T; ++r)
-        ops::conv_backward_data(with_n(tw.c3), tw.g_r3, P(at(tw.w3, r)).value, at(tw.part3, r),
-                                0.0);
-      at(partial, t) = tw.part3;
-      at(summed, t) = tw.g_q2;
+        ops::conv_backward_data(with_n(tw.conv3_geom), tw.d_conv3, P(at(tw.conv3_w, r)).value,
+                                at(tw.conv3_input_shares, r), 0.0);
+      at(partial, t) = tw.conv3_input_shares;
+      at(summed, t) = tw.d_pool2;
     }
-    exchange_->reduce_scatter("conv3", partial, summed, count(tower(0).g_q2));
+    exchange_->reduce_scatter("conv3", partial, summed, count(tower(0).d_pool2));
     for (int t = 0; t < T; ++t) {
       const ops::QueueScope queue(tower_device(t), t + 1);
       LayerClock clock(profile, devices_, "conv3", true);
       auto& tw = tower(t);
       for (int r = 0; r < T; ++r)
-        ops::conv_backward_filter(with_n(tw.c3), at(at(in, t), r), tw.g_r3, P(at(tw.w3, r)).grad,
-                                  r == 0 ? &P(tw.b3).grad : nullptr, 0.0);
+        ops::conv_backward_filter(with_n(tw.conv3_geom), at(at(in, t), r), tw.d_conv3,
+                                  P(at(tw.conv3_w, r)).grad, r == 0 ? &P(tw.conv3_b).grad : nullptr,
+                                  0.0);
     }
     exchange_->wait("conv3");
   }
@@ -633,27 +678,32 @@ void Net::backward() {
   for (int t = 0; t < T; ++t) {  // conv2, conv1: own again
     auto& tw = tower(t);
     const ops::QueueScope queue(tower_device(t), t + 1);
-    const auto g1 = with_n(tw.c1), g2 = with_n(tw.c2);
-    timed("pool2", true, [&] { ops::maxpool_backward(with_n(tw.p2), tw.a2, tw.g_q2, tw.g_n2); });
+    const auto g1 = with_n(tw.conv1_geom), g2 = with_n(tw.conv2_geom);
+    timed("pool2", true, [&] {
+      ops::maxpool_backward(with_n(tw.pool2_geom), tw.pool2_argmax, tw.d_pool2, tw.d_lrn2);
+    });
     timed("lrn2", true, [&] {
-      ops::lrn_backward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.r2, tw.n2, tw.s2, tw.g_n2,
-                        tw.g_r2);
+      ops::lrn_backward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.conv2, tw.lrn2, tw.lrn2_scale,
+                        tw.d_lrn2, tw.d_conv2);
     });
     timed("conv2", true, [&] {
-      ops::activation_backward(activation_, count(tw.r2), tw.r2, tw.g_r2);
-      ops::conv_backward_filter(g2, tw.q1, tw.g_r2, P(tw.w2).grad, &P(tw.b2).grad, 0.0);
-      ops::conv_backward_data(g2, tw.g_r2, P(tw.w2).value, tw.g_q1, 0.0);
+      ops::activation_backward(activation_, count(tw.conv2), tw.conv2, tw.d_conv2);
+      ops::conv_backward_filter(g2, tw.pool1, tw.d_conv2, P(tw.conv2_w).grad, &P(tw.conv2_b).grad,
+                                0.0);
+      ops::conv_backward_data(g2, tw.d_conv2, P(tw.conv2_w).value, tw.d_pool1, 0.0);
     });
-    timed("pool1", true, [&] { ops::maxpool_backward(with_n(tw.p1), tw.a1, tw.g_q1, tw.g_n1); });
+    timed("pool1", true, [&] {
+      ops::maxpool_backward(with_n(tw.pool1_geom), tw.pool1_argmax, tw.d_pool1, tw.d_lrn1);
+    });
     timed("lrn1", true, [&] {
-      ops::lrn_backward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.r1, tw.n1, tw.s1, tw.g_n1,
-                        tw.g_r1);
+      ops::lrn_backward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.conv1, tw.lrn1, tw.lrn1_scale,
+                        tw.d_lrn1, tw.d_conv1);
     });
     timed("conv1", true, [&] {
-      ops::activation_backward(activation_, count(tw.r1), tw.r1, tw.g_r1);
+      ops::activation_backward(activation_, count(tw.conv1), tw.conv1, tw.d_conv1);
       // conv1's input is the image: no gradient needed there.
-      ops::conv_backward_filter(g1, at(last_images_, t), tw.g_r1, P(tw.w1).grad, &P(tw.b1).grad,
-                                0.0);
+      ops::conv_backward_filter(g1, at(last_images_, t), tw.d_conv1, P(tw.conv1_w).grad,
+                                &P(tw.conv1_b).grad, 0.0);
     });
   }
 }
@@ -665,8 +715,9 @@ std::vector<ExchangePoint> Net::exchange_table() const {
   // An all-gather (or reduce-scatter) of a per-tower tensor of `e` elements per sample: every
   // tower receives the other towers' tensors (or shares).
   auto both_ways = [&](int64_t e) { return T * (T - 1) * e * N * es; };
-  const auto& c1 = tw.c1;
-  const int64_t image = int64_t{3} * c1.h * c1.w, q2 = int64_t{tw.c3.c} * tw.c3.h * tw.c3.w;
+  const auto& c1 = tw.conv1_geom;
+  const int64_t image = int64_t{3} * c1.h * c1.w,
+                q2 = int64_t{tw.conv3_geom.c} * tw.conv3_geom.h * tw.conv3_geom.w;
   const int64_t classes = tw.fc8_out * T;
   return {
       {"images", "broadcast of the batch", (T - 1) * image * N * es, "", 0},
@@ -698,11 +749,11 @@ std::vector<LayerInfo> Net::layer_table() const {
     const double flops = 2.0 * g.k * g.c * g.r * g.s * g.out_h() * g.out_w() * inputs * T;
     out.push_back({name, dims(g.k * T, g.out_h(), g.out_w()), params_of(name), flops});
   };
-  conv("conv1", tw.c1, 1);
-  conv("conv2", tw.c2, 1);
-  conv("conv3", tw.c3, T);
-  conv("conv4", tw.c4, 1);
-  conv("conv5", tw.c5, 1);
+  conv("conv1", tw.conv1_geom, 1);
+  conv("conv2", tw.conv2_geom, 1);
+  conv("conv3", tw.conv3_geom, T);
+  conv("conv4", tw.conv4_geom, 1);
+  conv("conv5", tw.conv5_geom, 1);
   auto fc = [&](const char* name, int64_t in_per_tower, int64_t out_per_tower) {
     const double flops = 2.0 * static_cast<double>(in_per_tower * T * out_per_tower * T);
     out.push_back({name, std::to_string(out_per_tower * T), params_of(name), flops});
