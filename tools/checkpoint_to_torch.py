@@ -348,7 +348,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a .safetensors file")
     parser.add_argument("--check-alexnet", action="store_true",
-                        help="verify the AlexNet tensors and shapes of the README's "Checkpoints"")
+                        help="verify the AlexNet tensors and shapes the README's Checkpoints section promises")
     parser.add_argument("--torch", action="store_true", help="convert to torch tensors")
     parser.add_argument("--save", metavar="OUT.pt",
                         help="save the tensors as a torch state dict (implies --torch)")

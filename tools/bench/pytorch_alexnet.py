@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The paper's two-tower AlexNet in PyTorch, timed the way alexnet-bench times ours.
 
-The yardstick for our CUDA backend: the same network (README, "The network and the math"), the same update, fp32 with
-TF32 off (our kernels are plain fp32), batch 128 of synthetic data already on the device. Prints
-one JSON line per mode (eager, compile) with the median step time and images/s.
+The yardstick for our CUDA backend: the same network (README, "The network and the math"), the
+same update, fp32 with TF32 off (our kernels are plain fp32), batch 128 of synthetic data already
+on the device. Prints one JSON line per mode (eager, compile) with the median step time and images/s.
 
     python3 tools/bench/pytorch_alexnet.py --device cuda            # on the GPU machine
     /usr/bin/python3 tools/bench/pytorch_alexnet.py --device cpu --batch 2 --steps 2 --warmup 1
