@@ -11,6 +11,7 @@
 #include "alexnet/data.h"
 #include "alexnet/error.h"
 #include "alexnet/image.h"
+#include "alexnet/no_files_source.h"
 #include "alexnet/plots.h"
 #include "alexnet/train.h"
 #include "kernels/augment.cuh"
@@ -18,20 +19,6 @@
 
 namespace alexnet {
 namespace {
-
-// A source with no samples of its own: it only tells the loader the image size.
-class NoFiles final : public DataSource {
- public:
-  NoFiles(int size, std::vector<std::string> classes) : size_(size), classes_(std::move(classes)) {}
-  int64_t size() const override { return 0; }
-  int image_size() const override { return size_; }
-  const std::vector<std::string>& classes() const override { return classes_; }
-  int32_t load(int64_t, uint8_t*) const override { throw std::logic_error("no files"); }
-
- private:
-  int size_;
-  std::vector<std::string> classes_;
-};
 
 struct Prediction {
   std::string image, error;

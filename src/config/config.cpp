@@ -914,27 +914,27 @@ std::string escape_cell(const std::string& s) {
 }  // namespace
 
 std::vector<StageSide> stage_sides(const Config::Model& m) {
-  auto conv = [](const char* stage, const ConvLayerConfig& l, const char* key) {
-    return StageSide{stage, 0, 0, l.kernel, l.pad, key};
-  };
-  std::vector<StageSide> sides = {conv("conv1", m.conv1, "model.conv1.kernel"),
-                                  {"pool1", 0, 0, m.pool.size, 0, "model.pool.size"},
-                                  conv("conv2", m.conv2, "model.conv2.kernel"),
-                                  {"pool2", 0, 0, m.pool.size, 0, "model.pool.size"},
-                                  conv("conv3", m.conv3, "model.conv3.kernel"),
-                                  conv("conv4", m.conv4, "model.conv4.kernel"),
-                                  conv("conv5", m.conv5, "model.conv5.kernel"),
-                                  {"pool5", 0, 0, m.pool.size, 0, "model.pool.size"}};
-  const ConvLayerConfig* convs[] = {&m.conv1, nullptr,  &m.conv2, nullptr,
-                                    &m.conv3, &m.conv4, &m.conv5, nullptr};
+  std::vector<StageSide> sides;
   int side = m.input_size;
-  for (size_t i = 0; i < sides.size(); ++i) {
-    StageSide& s = sides[i];
-    s.in = side;
-    const int stride = convs[i] ? convs[i]->stride : m.pool.stride;
-    s.out = side < 1 ? 0 : conv_out(side, s.window, stride, s.pad);
-    side = s.out;
-  }
+  auto stage = [&](const char* name, int window, int stride, int pad, const char* key) {
+    const int out = side < 1 ? 0 : conv_out(side, window, stride, pad);
+    sides.push_back({name, side, out, window, pad, key});
+    side = out;
+  };
+  auto conv = [&](const char* name, const ConvLayerConfig& l, const char* key) {
+    stage(name, l.kernel, l.stride, l.pad, key);
+  };
+  auto pool = [&](const char* name) {
+    stage(name, m.pool.size, m.pool.stride, 0, "model.pool.size");
+  };
+  conv("conv1", m.conv1, "model.conv1.kernel");
+  pool("pool1");
+  conv("conv2", m.conv2, "model.conv2.kernel");
+  pool("pool2");
+  conv("conv3", m.conv3, "model.conv3.kernel");
+  conv("conv4", m.conv4, "model.conv4.kernel");
+  conv("conv5", m.conv5, "model.conv5.kernel");
+  pool("pool5");
   return sides;
 }
 

@@ -59,7 +59,7 @@ using Clock = std::chrono::steady_clock;
 class LayerClock {
  public:
   LayerClock(Profile* p, const std::vector<Device>& devices, const char* layer, bool backward)
-      : trace_(backward ? std::string(layer) + " backward" : std::string(layer)),
+      : trace_(layer, backward ? "backward" : nullptr),
         profile_(p),
         devices_(devices),
         layer_(layer),

@@ -11,6 +11,7 @@
 #include "alexnet/data.h"
 #include "alexnet/image.h"
 #include "alexnet/net.h"
+#include "alexnet/no_files_source.h"
 #include "image_fixtures.h"
 #include "run_binary.h"
 
@@ -69,20 +70,6 @@ TEST(Predict, TopKWithNamesForEveryFileAndErrorsForBadOnes) {
   }
   EXPECT_NEAR(sum, 2.0, 1e-4) << r.out;
 }
-
-// A source with no samples: it only tells the loader the stored image size.
-class NoFiles final : public DataSource {
- public:
-  NoFiles(int size, std::vector<std::string> classes) : size_(size), classes_(std::move(classes)) {}
-  int64_t size() const override { return 0; }
-  int image_size() const override { return size_; }
-  const std::vector<std::string>& classes() const override { return classes_; }
-  int32_t load(int64_t, uint8_t*) const override { throw std::logic_error("no files"); }
-
- private:
-  int size_;
-  std::vector<std::string> classes_;
-};
 
 // The probabilities alexnet-predict --json prints read back to exactly the numbers it computed:
 // the same image through the same steps (decode, resize, centre crop, forward) in this process.
