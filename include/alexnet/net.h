@@ -16,7 +16,7 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -129,9 +129,15 @@ class Net {
   Profile* profile = nullptr;
 
  private:
-  struct Tower;
+  struct Pass;   // what one forward or backward pass of the stages shares
+  struct Stage;  // one layer as every tower runs it: conv1, lrn1, ..., fc8
   void build(const Config& c);
   void wait_for_other_towers();
+  // Every tower's view of every tower's `own` tensor, exchanged at `point`.
+  std::vector<std::vector<Tensor>> gather(const char* point, const std::vector<Tensor>& own,
+                                          int64_t count);
+  // op(t) for each tower t on its queue, timed as the stage's pass.
+  void run_towers(const Stage& s, bool backward, const std::function<void(int)>& op);
   Device tower_device(int t) const { return devices_[static_cast<size_t>(t)]; }
   Param& add_param(const std::string& name, std::vector<int64_t> whole_shape,
                    std::vector<int64_t> slice_shape, int tower, int64_t row0, int64_t col0,
@@ -145,12 +151,9 @@ class Net {
   bool single_device_ = true;    // every tower on device_
   Activation activation_ = Activation::relu;
   std::vector<Param> params_;
-  std::vector<Tower> tower_;
+  std::vector<Stage> stages_;  // in forward order
   std::unique_ptr<Exchange> exchange_;
   Tensor logits_, dlogits_, probs_;
-  std::vector<Tensor> last_images_;  // per tower, on its device
-  // The last forward's all-gathers by layer: result[t][r] (src/comm/exchange.h).
-  std::map<std::string, std::vector<std::vector<Tensor>>> gathered_;
   int last_n_ = 0;
   uint64_t last_seed_ = 0, last_step_ = 0;
   bool have_training_forward_ = false;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 
 #include "alexnet/error.h"
@@ -13,33 +14,159 @@
 
 namespace alexnet {
 
-// ---------------------------------------------------------------------------- one tower's state
-// Activations are allocated for the batch capacity; the geometry's n says how much is used.
-struct Net::Tower {
-  // Indices into params_; a layer that reads both halves holds one weight slice per input tower.
-  size_t conv1_w = 0, conv1_b = 0, conv2_w = 0, conv2_b = 0, conv3_b = 0, conv4_w = 0, conv4_b = 0,
-         conv5_w = 0, conv5_b = 0, fc6_b = 0, fc7_b = 0, fc8_b = 0;
-  std::vector<size_t> conv3_w, fc6_w, fc7_w, fc8_w;
+// ---------------------------------------------------------------------------- the stages
+// What every stage of one forward or backward pass works with.
+struct Net::Pass {
+  int n = 0;  // samples in the batch (the tensors hold the batch capacity)
+  Activation activation = Activation::relu;
+  bool train = false;
+  double p_drop = 0;            // dropout probability: 0 at inference
+  uint64_t seed = 0, step = 0;  // key the dropout masks
 
-  ConvGeom conv1_geom, conv2_geom, conv3_geom, conv4_geom, conv5_geom;
-  PoolGeom pool1_geom, pool2_geom, pool5_geom;
-  int64_t fc6_in = 0, fc6_out = 0, fc7_out = 0, fc8_out = 0;  // per tower
-
-  // Forward, (N, C, H, W) or (N, units). Each conv and fc tensor holds the layer's output after
-  // its activation; lrnK_scale is what LRN's backward pass needs; poolK_argmax (I32, shaped like
-  // poolK) where each window's maximum was.
-  Tensor conv1, lrn1, lrn1_scale, pool1, pool1_argmax;
-  Tensor conv2, lrn2, lrn2_scale, pool2, pool2_argmax;
-  Tensor conv3, conv4, conv5, pool5, pool5_argmax;
-  Tensor fc6, fc6_dropped, fc7, fc7_dropped;  // the _dropped ones only when dropout is on
-  Tensor fc8;                                 // this tower's logits
-  // Backward: d_X is the gradient of the loss with respect to X.
-  Tensor d_conv1, d_lrn1, d_pool1, d_conv2, d_lrn2, d_pool2, d_conv3, d_conv4, d_conv5, d_pool5,
-      d_fc6, d_fc7, d_fc8;
-  // This tower's share of the input gradient of a layer that reads both halves, one per input
-  // tower; the exchange sums the shares on the tower that owns the input.
-  std::vector<Tensor> conv3_input_shares, fc6_input_shares, fc7_input_shares, fc8_input_shares;
+  int64_t count(const Tensor& t) const { return t.numel() / t.dim(0) * n; }
+  template <class Geom>
+  Geom with_n(Geom g) const {
+    g.n = n;
+    return g;
+  }
 };
+
+// One layer as every tower runs it, each on its own share of the channels: conv1, lrn1, pool1,
+// ..., fc8 (Net::build lists them). Net::forward walks the stages in order, Net::backward in
+// reverse; a stage that reads every tower's output gets it gathered by the exchange first, and
+// its input gradient goes back through the exchange, summed on the owners.
+struct Net::Stage {
+  enum class Kind { conv, lrn, pool, fc };
+
+  // What one tower holds of the stage. Tensors are (N, C, H, W) or (N, units), allocated for the
+  // batch capacity.
+  struct Tower {
+    // Indices into Net::params_: one weight slice per input tower (the slices of a stage that
+    // reads every tower are summed over), and the bias.
+    std::vector<size_t> weight;
+    size_t bias = 0;
+    Tensor out;    // the output, after the activation for conv and fc
+    Tensor d_out;  // the gradient of the loss with respect to what the next stage read of out
+    // What backward needs besides, by kind.
+    Tensor lrn_scale;    // lrn: the denominator's base, k + alpha * sum of squares
+    Tensor pool_argmax;  // pool (I32, shaped like out): where each window's maximum was
+    Tensor dropped;      // fc with dropout: out after dropout, what the next stage reads
+    // A stage reading every tower: this tower's share of the gradient of each input tower's
+    // tensor, summed on the owner by the exchange.
+    std::vector<Tensor> input_shares;
+    // The last forward's input: one tensor, or one per input tower; handles, not copies, so
+    // backward reads what forward read.
+    std::vector<Tensor> in;
+  };
+
+  Kind kind = Kind::conv;
+  std::string name;               // "conv3": in profiles, traces and exchanges
+  bool reads_all_towers = false;  // conv3, fc6, fc7, fc8
+  bool activation = false;        // every conv, fc6, fc7 (fc8 gives the logits)
+  bool dropout = false;           // fc6, fc7, at training
+  uint32_t number = 0;            // fc6 -> 6: keys its dropout masks
+  ConvGeom conv;                  // conv, per tower
+  LrnParams lrn;
+  PoolGeom pool;
+  std::vector<Tower> towers;
+
+  bool has_weights() const { return kind == Kind::conv || kind == Kind::fc; }
+  // What the next stage reads of tower t in this pass.
+  const Tensor& next_input(int t, const Pass& p) const {
+    const Tower& tw = at(t);
+    return dropout && p.p_drop > 0 ? tw.dropped : tw.out;
+  }
+  Tower& at(int t) { return towers[static_cast<size_t>(t)]; }
+  const Tower& at(int t) const { return towers[static_cast<size_t>(t)]; }
+  DropoutParams dropout_params(int t, const Pass& p) const {
+    return {p.p_drop, p.seed, p.step, rng::kDropout + 16 * number + static_cast<uint32_t>(t)};
+  }
+
+  // Tower t's output from its `in`.
+  void forward(int t, std::vector<Param>& params, const Pass& p);
+  // Backward, first half: d_out back through the stage's dropout and activation (in place), then
+  // the gradient with respect to each input into d_in[r] (none for the first stage).
+  void backward_input(int t, std::vector<Param>& params, std::vector<Tensor>& d_in, const Pass& p);
+  // Backward, second half: the weight and bias gradients, from `in` and d_out.
+  void backward_weights(int t, std::vector<Param>& params, const Pass& p);
+};
+
+// Each kind's forward and backward, side by side.
+void Net::Stage::forward(int t, std::vector<Param>& params, const Pass& p) {
+  Tower& tw = at(t);
+  auto value = [&](size_t i) -> const Tensor& { return params[i].value; };
+  const size_t inputs = tw.in.size();
+  switch (kind) {
+    case Kind::conv: {
+      // One convolution per input tower, accumulated; the last one applies the activation.
+      const ConvGeom g = p.with_n(conv);
+      for (size_t r = 0; r < inputs; ++r) {
+        const Tensor* bias = r == 0 ? &value(tw.bias) : nullptr;
+        const double beta = r == 0 ? 0.0 : 1.0;
+        if (r + 1 == inputs)
+          ops::conv_forward_activation(p.activation, g, tw.in[r], value(tw.weight[r]), bias, tw.out,
+                                       beta);
+        else
+          ops::conv_forward(g, tw.in[r], value(tw.weight[r]), bias, tw.out, beta);
+      }
+      return;
+    }
+    case Kind::lrn:
+      ops::lrn_forward(lrn, p.n, static_cast<int>(tw.out.dim(1)), static_cast<int>(tw.out.dim(2)),
+                       static_cast<int>(tw.out.dim(3)), tw.in[0], tw.out, tw.lrn_scale);
+      return;
+    case Kind::pool:
+      ops::maxpool_forward(p.with_n(pool), tw.in[0], tw.out, p.train ? &tw.pool_argmax : nullptr);
+      return;
+    case Kind::fc:
+      for (size_t r = 0; r < inputs; ++r)
+        ops::fc_forward(p.n, tw.in[r], value(tw.weight[r]), r == 0 ? &value(tw.bias) : nullptr,
+                        tw.out, r == 0 ? 0.0 : 1.0);
+      if (activation) ops::activation_forward(p.activation, p.count(tw.out), tw.out);
+      if (dropout && p.p_drop > 0)
+        ops::dropout_forward(dropout_params(t, p), p.count(tw.out), tw.out, tw.dropped);
+      return;
+  }
+}
+
+void Net::Stage::backward_input(int t, std::vector<Param>& params, std::vector<Tensor>& d_in,
+                                const Pass& p) {
+  Tower& tw = at(t);
+  auto value = [&](size_t i) -> const Tensor& { return params[i].value; };
+  if (dropout && p.p_drop > 0)
+    ops::dropout_backward(dropout_params(t, p), p.count(tw.d_out), tw.d_out);
+  if (activation) ops::activation_backward(p.activation, p.count(tw.out), tw.out, tw.d_out);
+  switch (kind) {
+    case Kind::conv:
+      for (size_t r = 0; r < d_in.size(); ++r)
+        ops::conv_backward_data(p.with_n(conv), tw.d_out, value(tw.weight[r]), d_in[r], 0.0);
+      return;
+    case Kind::lrn:
+      ops::lrn_backward(lrn, p.n, static_cast<int>(tw.out.dim(1)), static_cast<int>(tw.out.dim(2)),
+                        static_cast<int>(tw.out.dim(3)), tw.in[0], tw.out, tw.lrn_scale, tw.d_out,
+                        d_in[0]);
+      return;
+    case Kind::pool:
+      ops::maxpool_backward(p.with_n(pool), tw.pool_argmax, tw.d_out, d_in[0]);
+      return;
+    case Kind::fc:
+      for (size_t r = 0; r < d_in.size(); ++r)
+        ops::fc_backward_data(p.n, tw.d_out, value(tw.weight[r]), d_in[r], 0.0);
+      return;
+  }
+}
+
+void Net::Stage::backward_weights(int t, std::vector<Param>& params, const Pass& p) {
+  Tower& tw = at(t);
+  auto grad = [&](size_t i) -> Tensor& { return params[i].grad; };
+  for (size_t r = 0; r < tw.in.size(); ++r) {
+    Tensor* bias = r == 0 ? &grad(tw.bias) : nullptr;
+    if (kind == Kind::conv)
+      ops::conv_backward_filter(p.with_n(conv), tw.in[r], tw.d_out, grad(tw.weight[r]), bias, 0.0);
+    else if (kind == Kind::fc)
+      ops::fc_backward_weights(p.n, tw.in[r], tw.d_out, grad(tw.weight[r]), bias, 0.0);
+  }
+}
 
 LayerTime& Profile::operator[](const std::string& layer) {
   for (auto& l : layers)
@@ -173,131 +300,117 @@ void Net::build(const Config& c) {
   classes_ = m.num_classes;
   input_size_ = m.input_size;
   activation_ = m.activation == "tanh" ? Activation::tanh : Activation::relu;
-  const int T = towers_, N = capacity_;
+  const int T = towers_;
+  const int64_t N = capacity_;
   if (N < 1) throw Error("data.batch_size must be at least 1");
-
-  // Per-tower widths (the config gives whole-net widths; it checked divisibility).
-  const int f1 = m.conv1.filters / T, f2 = m.conv2.filters / T, f3 = m.conv3.filters / T,
-            f4 = m.conv4.filters / T, f5 = m.conv5.filters / T;
-  const int u6 = m.fc6_units / T, u7 = m.fc7_units / T, u8 = c.fc8() / T;
   if (c.fc8() % T != 0)
     throw Error("model.num_classes = " + std::to_string(c.fc8()) +
                 " must be divisible by model.towers = " + std::to_string(T));
+  for (const StageSide& s : stage_sides(m))
+    check_fits(s.stage, s.in, s.window, s.pad, s.window_key);
 
-  // Spatial sizes through the stack: conv1 h1, pool1 q1, conv2 h2, pool2 q2, conv3..5 h3..h5,
-  // pool5 q5.
-  const std::vector<StageSide> sides = stage_sides(m);
-  for (const StageSide& s : sides) check_fits(s.stage, s.in, s.window, s.pad, s.window_key);
-  const int s0 = m.input_size, h1 = sides[0].out, q1 = sides[1].out, h2 = sides[2].out,
-            q2 = sides[3].out, h3 = sides[4].out, h4 = sides[5].out, h5 = sides[6].out,
-            q5 = sides[7].out;
-
-  const int64_t k1 = m.conv1.kernel, k2 = m.conv2.kernel, k3 = m.conv3.kernel, k4 = m.conv4.kernel,
-                k5 = m.conv5.kernel;
-  const int64_t fc6_in = int64_t{f5} * q5 * q5;  // per input tower
-  const auto DT = dtype_;
-
-  tower_.resize(static_cast<size_t>(T));
-  // Parameters in checkpoint order, each whole tensor's slices together.
-  auto both = [&](std::vector<size_t> Tower::*member, const std::string& name,
-                  std::vector<int64_t> whole, std::vector<int64_t> slice, int64_t rows_per_tower,
-                  int64_t cols_per_input) {
-    for (int t = 0; t < T; ++t)
-      for (int r = 0; r < T; ++r) {
-        add_param(name, whole, slice, t, t * rows_per_tower, r * cols_per_input, false);
-        (tower_[static_cast<size_t>(t)].*member).push_back(params_.size() - 1);
-      }
+  // What one sample of one tower looks like where the next stage reads it: (C, H, W) or (units).
+  // The config gives whole-net widths (and checked that the towers divide them).
+  std::vector<int64_t> shape = {3, m.input_size, m.input_size};
+  auto batch_of = [&](const std::vector<int64_t>& sample) {
+    std::vector<int64_t> s = {N};
+    s.insert(s.end(), sample.begin(), sample.end());
+    return s;
   };
-  auto own = [&](size_t Tower::*member, const std::string& name, std::vector<int64_t> whole,
-                 std::vector<int64_t> slice, bool is_bias) {
+  auto add_stage = [&](Stage::Kind kind, const char* name, bool reads_all_towers) -> Stage& {
+    Stage& s = stages_.emplace_back();
+    s.kind = kind;
+    s.name = name;
+    s.reads_all_towers = reads_all_towers;
+    s.towers.resize(static_cast<size_t>(T));
+    if (reads_all_towers)
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < T; ++r)
+          s.at(t).input_shares.emplace_back(batch_of(shape), dtype_, tower_device(t));
+    return s;
+  };
+  // The stage's output and its gradient, `sample` per sample in every tower; `shape` moves on.
+  auto add_output = [&](Stage& s, const std::vector<int64_t>& sample) {
+    shape = sample;
     for (int t = 0; t < T; ++t) {
-      add_param(name, whole, slice, t, t * slice[0], 0, is_bias);
-      tower_[static_cast<size_t>(t)].*member = params_.size() - 1;
+      s.at(t).out = Tensor(batch_of(shape), dtype_, tower_device(t));
+      s.at(t).d_out = Tensor(batch_of(shape), dtype_, tower_device(t));
     }
   };
-  const int64_t F1 = m.conv1.filters, F2 = m.conv2.filters, F3 = m.conv3.filters,
-                F4 = m.conv4.filters, F5 = m.conv5.filters, U6 = m.fc6_units, U7 = m.fc7_units,
-                U8 = c.fc8();
-  own(&Tower::conv1_w, "conv1.weight", {F1, 3, k1, k1}, {f1, 3, k1, k1}, false);
-  own(&Tower::conv1_b, "conv1.bias", {F1}, {f1}, true);
-  own(&Tower::conv2_w, "conv2.weight", {F2, f1, k2, k2}, {f2, f1, k2, k2}, false);
-  own(&Tower::conv2_b, "conv2.bias", {F2}, {f2}, true);
-  both(&Tower::conv3_w, "conv3.weight", {F3, F2, k3, k3}, {f3, f2, k3, k3}, f3, f2 * k3 * k3);
-  own(&Tower::conv3_b, "conv3.bias", {F3}, {f3}, true);
-  own(&Tower::conv4_w, "conv4.weight", {F4, f3, k4, k4}, {f4, f3, k4, k4}, false);
-  own(&Tower::conv4_b, "conv4.bias", {F4}, {f4}, true);
-  own(&Tower::conv5_w, "conv5.weight", {F5, f4, k5, k5}, {f5, f4, k5, k5}, false);
-  own(&Tower::conv5_b, "conv5.bias", {F5}, {f5}, true);
-  both(&Tower::fc6_w, "fc6.weight", {U6, T * fc6_in}, {u6, fc6_in}, u6, fc6_in);
-  own(&Tower::fc6_b, "fc6.bias", {U6}, {u6}, true);
-  both(&Tower::fc7_w, "fc7.weight", {U7, U6}, {u7, u6}, u7, u6);
-  own(&Tower::fc7_b, "fc7.bias", {U7}, {u7}, true);
-  both(&Tower::fc8_w, "fc8.weight", {U8, U7}, {u8, u7}, u8, u7);
-  own(&Tower::fc8_b, "fc8.bias", {U8}, {u8}, true);
-
-  for (int t = 0; t < T; ++t) {
-    auto& tw = tower_[static_cast<size_t>(t)];
-    const Device D = tower_device(t);  // every tensor of the tower lives there
-    tw.conv1_geom = conv_geom(m.conv1, 3, s0, f1);
-    tw.pool1_geom = {1, f1, h1, h1, m.pool.size, m.pool.stride};
-    tw.conv2_geom = conv_geom(m.conv2, f1, q1, f2);
-    tw.pool2_geom = {1, f2, h2, h2, m.pool.size, m.pool.stride};
-    tw.conv3_geom = conv_geom(m.conv3, f2, q2, f3);
-    tw.conv4_geom = conv_geom(m.conv4, f3, h3, f4);
-    tw.conv5_geom = conv_geom(m.conv5, f4, h4, f5);
-    tw.pool5_geom = {1, f5, h5, h5, m.pool.size, m.pool.stride};
-    tw.fc6_in = fc6_in;
-    tw.fc6_out = u6;
-    tw.fc7_out = u7;
-    tw.fc8_out = u8;
-
-    auto act = [&](int ch, int hw) { return Tensor({N, ch, hw, hw}, DT, D); };
-    tw.conv1 = act(f1, h1);
-    tw.lrn1 = act(f1, h1);
-    tw.lrn1_scale = act(f1, h1);
-    tw.pool1 = act(f1, q1);
-    tw.conv2 = act(f2, h2);
-    tw.lrn2 = act(f2, h2);
-    tw.lrn2_scale = act(f2, h2);
-    tw.pool2 = act(f2, q2);
-    tw.conv3 = act(f3, h3);
-    tw.conv4 = act(f4, h4);
-    tw.conv5 = act(f5, h5);
-    tw.pool5 = act(f5, q5);
-    tw.pool1_argmax = Tensor({N, f1, q1, q1}, DType::i32, D);
-    tw.pool2_argmax = Tensor({N, f2, q2, q2}, DType::i32, D);
-    tw.pool5_argmax = Tensor({N, f5, q5, q5}, DType::i32, D);
-    tw.fc6 = Tensor({N, u6}, DT, D);
-    tw.fc6_dropped = Tensor({N, u6}, DT, D);
-    tw.fc7 = Tensor({N, u7}, DT, D);
-    tw.fc7_dropped = Tensor({N, u7}, DT, D);
-    tw.fc8 = Tensor({N, u8}, DT, D);
-
-    tw.d_conv1 = act(f1, h1);
-    tw.d_lrn1 = act(f1, h1);
-    tw.d_pool1 = act(f1, q1);
-    tw.d_conv2 = act(f2, h2);
-    tw.d_lrn2 = act(f2, h2);
-    tw.d_pool2 = act(f2, q2);
-    tw.d_conv3 = act(f3, h3);
-    tw.d_conv4 = act(f4, h4);
-    tw.d_conv5 = act(f5, h5);
-    tw.d_pool5 = act(f5, q5);
-    tw.d_fc6 = Tensor({N, u6}, DT, D);
-    tw.d_fc7 = Tensor({N, u7}, DT, D);
-    tw.d_fc8 = Tensor({N, u8}, DT, D);
-    for (int r = 0; r < T; ++r) {
-      tw.conv3_input_shares.push_back(act(f2, q2));
-      tw.fc6_input_shares.push_back(Tensor({N, fc6_in}, DT, D));
-      tw.fc7_input_shares.push_back(Tensor({N, u6}, DT, D));
-      tw.fc8_input_shares.push_back(Tensor({N, u7}, DT, D));
+  // "<name>.weight" and "<name>.bias", each tower's slices of them in checkpoint order. `slice`
+  // is one tower's weight for one input tower: the whole tensor stacks the towers' rows and,
+  // for a stage reading every tower, the input towers' columns side by side.
+  auto add_weights = [&](Stage& s, std::vector<int64_t> slice) {
+    const int inputs = s.reads_all_towers ? T : 1;
+    std::vector<int64_t> whole = slice;
+    whole[0] *= T;
+    whole[1] *= inputs;
+    const int64_t cols_per_input = product(slice) / slice[0];
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < inputs; ++r) {
+        add_param(s.name + ".weight", whole, slice, t, t * slice[0], r * cols_per_input, false);
+        s.at(t).weight.push_back(params_.size() - 1);
+      }
+    for (int t = 0; t < T; ++t) {
+      add_param(s.name + ".bias", {whole[0]}, {slice[0]}, t, t * slice[0], 0, true);
+      s.at(t).bias = params_.size() - 1;
     }
-  }
+  };
+
+  auto conv = [&](const char* name, const ConvLayerConfig& l, bool reads_all_towers) {
+    Stage& s = add_stage(Stage::Kind::conv, name, reads_all_towers);
+    s.activation = true;
+    const int in_c = static_cast<int>(shape[0]), in_side = static_cast<int>(shape[1]);
+    s.conv = conv_geom(l, in_c, in_side, l.filters / T);
+    add_weights(s, {s.conv.k, in_c, l.kernel, l.kernel});
+    add_output(s, {s.conv.k, s.conv.out_h(), s.conv.out_w()});
+  };
+  auto lrn = [&](const char* name) {
+    Stage& s = add_stage(Stage::Kind::lrn, name, false);
+    s.lrn = {m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
+    add_output(s, shape);
+    for (int t = 0; t < T; ++t)
+      s.at(t).lrn_scale = Tensor(batch_of(shape), dtype_, tower_device(t));
+  };
+  auto pool = [&](const char* name) {
+    Stage& s = add_stage(Stage::Kind::pool, name, false);
+    const int ch = static_cast<int>(shape[0]), side = static_cast<int>(shape[1]);
+    s.pool = {1, ch, side, side, m.pool.size, m.pool.stride};
+    add_output(s, {ch, s.pool.out_h(), s.pool.out_w()});
+    for (int t = 0; t < T; ++t)
+      s.at(t).pool_argmax = Tensor(batch_of(shape), DType::i32, tower_device(t));
+  };
+  auto fc = [&](const char* name, uint32_t number, int units, bool logits) {
+    Stage& s = add_stage(Stage::Kind::fc, name, true);
+    s.number = number;
+    s.activation = s.dropout = !logits;
+    add_weights(s, {units / T, product(shape)});
+    add_output(s, {units / T});
+    if (s.dropout)
+      for (int t = 0; t < T; ++t)
+        s.at(t).dropped = Tensor(batch_of(shape), dtype_, tower_device(t));
+  };
+
+  // The paper's network (alexnet/net.h). Parameters are made in this order: the checkpoint's.
+  conv("conv1", m.conv1, false);
+  lrn("lrn1");
+  pool("pool1");
+  conv("conv2", m.conv2, false);
+  lrn("lrn2");
+  pool("pool2");
+  conv("conv3", m.conv3, true);
+  conv("conv4", m.conv4, false);
+  conv("conv5", m.conv5, false);
+  pool("pool5");
+  fc("fc6", 6, m.fc6_units, false);
+  fc("fc7", 7, m.fc7_units, false);
+  fc("fc8", 8, c.fc8(), true);
+
   // The loss is computed on tower 0's device.
-  logits_ = Tensor({N, U8}, DT, device_);
-  dlogits_ = Tensor({N, U8}, DT, device_);
-  probs_ = Tensor({N, U8}, DT, device_);
-  last_images_.resize(static_cast<size_t>(T));
+  const std::vector<int64_t> logits_shape = {N, c.fc8()};
+  logits_ = Tensor(logits_shape, dtype_, device_);
+  dlogits_ = Tensor(logits_shape, dtype_, device_);
+  probs_ = Tensor(logits_shape, dtype_, device_);
 }
 
 // ---------------------------------------------------------------------------- initialisation
@@ -394,6 +507,24 @@ void Net::wait_for_other_towers() {
     for (int r = 0; r < towers_; ++r) ops::queue_wait(device_, t + 1, r + 1);
 }
 
+std::vector<std::vector<Tensor>> Net::gather(const char* point, const std::vector<Tensor>& own,
+                                             int64_t count) {
+  wait_for_other_towers();
+  auto views = exchange_->all_gather(point, own, count);
+  exchange_->wait(point);
+  return views;
+}
+
+// Each tower's ops go to its own queue (on a GPU, a stream: the towers run at once); the
+// exchanges and the loss go to queue 0, which waits for all of them.
+void Net::run_towers(const Stage& s, bool backward, const std::function<void(int)>& op) {
+  for (int t = 0; t < towers_; ++t) {
+    const ops::QueueScope queue(tower_device(t), t + 1);
+    const LayerClock clock(profile, devices_, s.name.c_str(), backward);
+    op(t);
+  }
+}
+
 // ---------------------------------------------------------------------------- forward
 XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labels, int n,
                         bool train, uint64_t seed, uint64_t step) {
@@ -404,140 +535,42 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
   const std::vector<Tensor> tower_images =
       exchange_->broadcast("images", images, images.numel() / images.dim(0) * n);
   exchange_->wait("images");
-  const auto& m = config_.model;
-  const LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
-  const double p_drop = train ? m.dropout : 0.0;
-  const int T = towers_;
-  auto P = [&](size_t i) -> Param& { return params_[i]; };
-  auto with_n = [n](auto g) {
-    g.n = n;
-    return g;
-  };
-  auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
-  auto timed = [this](const char* layer, bool backward, auto&& body) {
-    LayerClock clock(profile, devices_, layer, backward);
-    body();
-  };
+  const Pass pass{n, activation_, train, train ? config_.model.dropout : 0.0, seed, step};
+  const size_t T = static_cast<size_t>(towers_);
 
-  // Each tower's layers go to its own queue (on a GPU, a stream: the towers run at once); the
-  // exchanges and the loss go to queue 0, which waits for both.
-  for (int t = 0; t < T; ++t) {  // conv1, conv2: each tower on its own
-    auto& tw = tower_[static_cast<size_t>(t)];
-    const ops::QueueScope queue(tower_device(t), t + 1);
-    const auto g1 = with_n(tw.conv1_geom), g2 = with_n(tw.conv2_geom);
-    timed("conv1", false, [&] {
-      ops::conv_forward_activation(activation_, g1, tower_images[static_cast<size_t>(t)],
-                                   P(tw.conv1_w).value, &P(tw.conv1_b).value, tw.conv1, 0.0);
-    });
-    timed("lrn1", false, [&] {
-      ops::lrn_forward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.conv1, tw.lrn1, tw.lrn1_scale);
-    });
-    timed("pool1", false, [&] {
-      ops::maxpool_forward(with_n(tw.pool1_geom), tw.lrn1, tw.pool1,
-                           train ? &tw.pool1_argmax : nullptr);
-    });
-    timed("conv2", false, [&] {
-      ops::conv_forward_activation(activation_, g2, tw.pool1, P(tw.conv2_w).value,
-                                   &P(tw.conv2_b).value, tw.conv2, 0.0);
-    });
-    timed("lrn2", false, [&] {
-      ops::lrn_forward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.conv2, tw.lrn2, tw.lrn2_scale);
-    });
-    timed("pool2", false, [&] {
-      ops::maxpool_forward(with_n(tw.pool2_geom), tw.lrn2, tw.pool2,
-                           train ? &tw.pool2_argmax : nullptr);
-    });
+  const Stage* previous = nullptr;
+  for (Stage& s : stages_) {
+    // Each tower reads the images, or the previous stage's output: its own, or every tower's
+    // (gathered; backward reads the same, no second exchange).
+    std::vector<Tensor> own(T);
+    for (size_t t = 0; t < T; ++t)
+      own[t] = previous ? previous->next_input(static_cast<int>(t), pass) : tower_images[t];
+    if (s.reads_all_towers) {
+      const auto views = gather(s.name.c_str(), own, pass.count(own[0]));
+      for (size_t t = 0; t < T; ++t) s.towers[t].in = views[t];
+    } else {
+      for (size_t t = 0; t < T; ++t) s.towers[t].in = {own[t]};
+    }
+    run_towers(s, false, [&](int t) { s.forward(t, params_, pass); });
+    previous = &s;
   }
-
-  std::vector<Tensor> own(static_cast<size_t>(T));
-  auto gather = [&](const char* layer, Tensor Tower::*member) {
-    wait_for_other_towers();
-    for (int t = 0; t < T; ++t)
-      own[static_cast<size_t>(t)] = tower_[static_cast<size_t>(t)].*member;
-    auto views = exchange_->all_gather(layer, own, count(own[0]));
-    exchange_->wait(layer);
-    gathered_[layer] = views;  // backward reads the same inputs: no second exchange
-    return views;
-  };
-
-  const auto in3 = gather("conv3", &Tower::pool2);
-  for (int t = 0; t < T; ++t) {  // conv3 reads both halves; conv4 and conv5 their own
-    auto& tw = tower_[static_cast<size_t>(t)];
-    const ops::QueueScope queue(tower_device(t), t + 1);
-    {
-      LayerClock clock(profile, devices_, "conv3", false);
-      // One convolution per input half, accumulated; the last one applies the activation.
-      for (int r = 0; r < T; ++r) {
-        const Tensor& x = in3[static_cast<size_t>(t)][static_cast<size_t>(r)];
-        const Tensor& w = P(tw.conv3_w[static_cast<size_t>(r)]).value;
-        const Tensor* bias = r == 0 ? &P(tw.conv3_b).value : nullptr;
-        const double beta = r == 0 ? 0.0 : 1.0;
-        if (r == T - 1)
-          ops::conv_forward_activation(activation_, with_n(tw.conv3_geom), x, w, bias, tw.conv3,
-                                       beta);
-        else
-          ops::conv_forward(with_n(tw.conv3_geom), x, w, bias, tw.conv3, beta);
-      }
-    }
-    {
-      LayerClock clock(profile, devices_, "conv4", false);
-      ops::conv_forward_activation(activation_, with_n(tw.conv4_geom), tw.conv3,
-                                   P(tw.conv4_w).value, &P(tw.conv4_b).value, tw.conv4, 0.0);
-    }
-    {
-      LayerClock clock(profile, devices_, "conv5", false);
-      ops::conv_forward_activation(activation_, with_n(tw.conv5_geom), tw.conv4,
-                                   P(tw.conv5_w).value, &P(tw.conv5_b).value, tw.conv5, 0.0);
-    }
-    timed("pool5", false, [&] {
-      ops::maxpool_forward(with_n(tw.pool5_geom), tw.conv5, tw.pool5,
-                           train ? &tw.pool5_argmax : nullptr);
-    });
-  }
-
-  // The fully-connected layers all read both halves.
-  auto fc = [&](const char* layer, int index, Tensor Tower::*input, std::vector<size_t> Tower::*w,
-                size_t Tower::*b, Tensor Tower::*out, Tensor Tower::*dropped) {
-    const auto in = gather(layer, input);
-    for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(tower_device(t), t + 1);
-      LayerClock clock(profile, devices_, layer, false);
-      auto& tw = tower_[static_cast<size_t>(t)];
-      Tensor& y = tw.*out;
-      for (int r = 0; r < T; ++r)
-        ops::fc_forward(n, in[static_cast<size_t>(t)][static_cast<size_t>(r)],
-                        P((tw.*w)[static_cast<size_t>(r)]).value,
-                        r == 0 ? &P(tw.*b).value : nullptr, y, r == 0 ? 0.0 : 1.0);
-      if (!dropped) continue;  // fc8: logits
-      ops::activation_forward(activation_, count(y), y);
-      if (p_drop > 0) {
-        const DropoutParams d{p_drop, seed, step,
-                              rng::kDropout + static_cast<uint32_t>(16 * index + t)};
-        ops::dropout_forward(d, count(y), y, tw.*dropped);
-      }
-    }
-  };
-  // Without dropout (inference, or p = 0) the next layer reads the activations themselves.
-  const bool dropping = p_drop > 0;
-  fc("fc6", 6, &Tower::pool5, &Tower::fc6_w, &Tower::fc6_b, &Tower::fc6, &Tower::fc6_dropped);
-  fc("fc7", 7, dropping ? &Tower::fc6_dropped : &Tower::fc6, &Tower::fc7_w, &Tower::fc7_b,
-     &Tower::fc7, &Tower::fc7_dropped);
-  fc("fc8", 8, dropping ? &Tower::fc7_dropped : &Tower::fc7, &Tower::fc8_w, &Tower::fc8_b,
-     &Tower::fc8, nullptr);
 
   // The logits of all towers meet on tower 0's device for one softmax over every class.
-  const auto tower_logits = gather("logits", &Tower::fc8);
-  for (int t = 0; t < T; ++t)
-    ops::copy_into_columns(n, tower_logits[0][static_cast<size_t>(t)], logits_,
-                           t * tower_[static_cast<size_t>(t)].fc8_out);
+  const Stage& last = stages_.back();
+  std::vector<Tensor> own_logits;
+  for (const Stage::Tower& tw : last.towers) own_logits.push_back(tw.out);
+  const auto tower_logits = gather("logits", own_logits, pass.count(own_logits[0]));
+  for (size_t t = 0; t < T; ++t)
+    ops::copy_into_columns(n, tower_logits[0][t], logits_,
+                           static_cast<int64_t>(t) * own_logits[t].dim(1));
   XentResult result;
-  timed("loss", false, [&] {
+  {
+    const LayerClock clock(profile, devices_, "loss", false);
     result = train ? ops::softmax_xent(n, logits_, labels, &dlogits_, nullptr)
                    : ops::softmax_xent(n, logits_, labels, nullptr, &probs_);
-  });
+  }
   exchange_->check();  // an exchange that failed under the loss: say so, not "diverged"
   have_training_forward_ = train;
-  last_images_ = tower_images;  // conv1's weight gradient needs them (handles, not copies)
   last_n_ = n;
   last_seed_ = seed;
   last_step_ = step;
@@ -548,195 +581,73 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
 void Net::backward() {
   if (!have_training_forward_) throw std::logic_error("backward() without a training forward()");
   have_training_forward_ = false;
-  const auto& m = config_.model;
-  const LrnParams lrn{m.lrn.size, m.lrn.k, m.lrn.alpha, m.lrn.beta, m.lrn.alpha_over_n};
-  const int n = last_n_, T = towers_;
-  const double p_drop = m.dropout;
-  auto P = [&](size_t i) -> Param& { return params_[i]; };
-  auto with_n = [n](auto g) {
-    g.n = n;
-    return g;
-  };
-  auto count = [n](const Tensor& t) { return t.numel() / t.dim(0) * n; };
-  auto tower = [&](int t) -> Tower& { return tower_[static_cast<size_t>(t)]; };
-  auto timed = [this](const char* layer, bool backward, auto&& body) {
-    LayerClock clock(profile, devices_, layer, backward);
-    body();
-  };
-  auto at = [](auto& v, int i) -> auto& {
-    return v[static_cast<size_t>(i)];
-  };
+  const Pass pass{last_n_, activation_, true, config_.model.dropout, last_seed_, last_step_};
+  const size_t T = static_cast<size_t>(towers_);
 
   // Each tower takes its columns of the loss gradient, sent from tower 0's device.
-  const std::vector<Tensor> dlogits = exchange_->broadcast("logits", dlogits_, count(dlogits_));
+  const std::vector<Tensor> dlogits =
+      exchange_->broadcast("logits", dlogits_, pass.count(dlogits_));
   exchange_->wait("logits");
-  for (int t = 0; t < T; ++t)
-    ops::copy_from_columns(n, at(dlogits, t), t * tower(t).fc8_out, tower(t).d_fc8);
+  for (size_t t = 0; t < T; ++t) {
+    Tensor& d_fc8 = stages_.back().towers[t].d_out;
+    ops::copy_from_columns(pass.n, dlogits[t], static_cast<int64_t>(t) * d_fc8.dim(1), d_fc8);
+  }
 
-  // A fully-connected layer reading both halves: weight gradients per input slice, and every
-  // tower's share of each input gradient, summed on the owner by the exchange.
-  std::vector<std::vector<Tensor>> partial(static_cast<size_t>(T));
-  std::vector<Tensor> summed(static_cast<size_t>(T));
-  auto fc_back = [&](const char* layer, int index, Tensor Tower::*dy, std::vector<size_t> Tower::*w,
-                     size_t Tower::*b, std::vector<Tensor> Tower::*part, Tensor Tower::*dx,
-                     Tensor Tower::*dx_act) {
-    const auto& in = gathered_.at(layer);  // the inputs the training forward gathered
-    // The input-gradient shares first, so that their exchange runs while the towers compute
-    // their weight gradients (on two GPUs; elsewhere the order changes no number).
-    for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(tower_device(t), t + 1);
-      LayerClock clock(profile, devices_, layer, true);
-      auto& tw = tower(t);
-      for (int r = 0; r < T; ++r)
-        ops::fc_backward_data(n, tw.*dy, P(at(tw.*w, r)).value, at(tw.*part, r), 0.0);
-      at(partial, t) = tw.*part;
-      at(summed, t) = tw.*dx;
-    }
-    exchange_->reduce_scatter(layer, partial, summed, count(at(summed, 0)));
-    for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(tower_device(t), t + 1);
-      LayerClock clock(profile, devices_, layer, true);
-      auto& tw = tower(t);
-      for (int r = 0; r < T; ++r)
-        ops::fc_backward_weights(n, at(at(in, t), r), tw.*dy, P(at(tw.*w, r)).grad,
-                                 r == 0 ? &P(tw.*b).grad : nullptr, 0.0);
-    }
-    exchange_->wait(layer);
-    if (!dx_act) return;
-    // Through the previous layer's dropout and activation (in place on the gradient).
-    for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(tower_device(t), t + 1);
-      LayerClock clock(profile, devices_, layer, true);
-      auto& tw = tower(t);
-      Tensor& g = tw.*dx;
-      if (p_drop > 0) {
-        const DropoutParams d{p_drop, last_seed_, last_step_,
-                              rng::kDropout + static_cast<uint32_t>(16 * (index - 1) + t)};
-        ops::dropout_backward(d, count(g), g);
+  std::vector<std::vector<Tensor>> shares(T);
+  std::vector<Tensor> summed(T);
+  for (size_t i = stages_.size(); i-- > 0;) {
+    Stage& s = stages_[i];
+    Stage* previous = i > 0 ? &stages_[i - 1] : nullptr;
+    // The input gradient first: a stage reading every tower computes each tower's share of it,
+    // and the exchange sums the shares on their owners while the towers compute the weight
+    // gradients (on two GPUs; elsewhere the order changes no number).
+    const bool exchanged = s.reads_all_towers && previous;
+    run_towers(s, true, [&](int t) {
+      std::vector<Tensor> d_in;
+      if (exchanged)
+        d_in = s.at(t).input_shares;
+      else if (previous)
+        d_in = {previous->at(t).d_out};
+      s.backward_input(t, params_, d_in, pass);
+    });
+    if (exchanged) {
+      for (size_t t = 0; t < T; ++t) {
+        shares[t] = s.towers[t].input_shares;
+        summed[t] = previous->towers[t].d_out;
       }
-      ops::activation_backward(activation_, count(g), tw.*dx_act, g);
+      exchange_->reduce_scatter(s.name.c_str(), shares, summed, pass.count(summed[0]));
     }
-  };
-  fc_back("fc8", 8, &Tower::d_fc8, &Tower::fc8_w, &Tower::fc8_b, &Tower::fc8_input_shares,
-          &Tower::d_fc7, &Tower::fc7);
-  fc_back("fc7", 7, &Tower::d_fc7, &Tower::fc7_w, &Tower::fc7_b, &Tower::fc7_input_shares,
-          &Tower::d_fc6, &Tower::fc6);
-  fc_back("fc6", 6, &Tower::d_fc6, &Tower::fc6_w, &Tower::fc6_b, &Tower::fc6_input_shares,
-          &Tower::d_pool5, nullptr);
-
-  for (int t = 0; t < T; ++t) {  // conv5, conv4 (own), then conv3's weights and shares
-    auto& tw = tower(t);
-    const ops::QueueScope queue(tower_device(t), t + 1);
-    timed("pool5", true, [&] {
-      ops::maxpool_backward(with_n(tw.pool5_geom), tw.pool5_argmax, tw.d_pool5, tw.d_conv5);
-    });
-    {
-      LayerClock clock(profile, devices_, "conv5", true);
-      ops::activation_backward(activation_, count(tw.conv5), tw.conv5, tw.d_conv5);
-      ops::conv_backward_filter(with_n(tw.conv5_geom), tw.conv4, tw.d_conv5, P(tw.conv5_w).grad,
-                                &P(tw.conv5_b).grad, 0.0);
-      ops::conv_backward_data(with_n(tw.conv5_geom), tw.d_conv5, P(tw.conv5_w).value, tw.d_conv4,
-                              0.0);
-    }
-    {
-      LayerClock clock(profile, devices_, "conv4", true);
-      ops::activation_backward(activation_, count(tw.conv4), tw.conv4, tw.d_conv4);
-      ops::conv_backward_filter(with_n(tw.conv4_geom), tw.conv3, tw.d_conv4, P(tw.conv4_w).grad,
-                                &P(tw.conv4_b).grad, 0.0);
-      ops::conv_backward_data(with_n(tw.conv4_geom), tw.d_conv4, P(tw.conv4_w).value, tw.d_conv3,
-                              0.0);
-    }
-  }
-  {
-    const auto& in = gathered_.at("conv3");
-    // As in fc_back: the shares of the input gradient, their exchange, then the filter
-    // gradients while it runs.
-    for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(tower_device(t), t + 1);
-      LayerClock clock(profile, devices_, "conv3", true);
-      auto& tw = tower(t);
-      ops::activation_backward(activation_, count(tw.conv3), tw.conv3, tw.d_conv3);
-      for (int r = 0; r < T; ++r)
-        ops::conv_backward_data(with_n(tw.conv3_geom), tw.d_conv3, P(at(tw.conv3_w, r)).value,
-                                at(tw.conv3_input_shares, r), 0.0);
-      at(partial, t) = tw.conv3_input_shares;
-      at(summed, t) = tw.d_pool2;
-    }
-    exchange_->reduce_scatter("conv3", partial, summed, count(tower(0).d_pool2));
-    for (int t = 0; t < T; ++t) {
-      const ops::QueueScope queue(tower_device(t), t + 1);
-      LayerClock clock(profile, devices_, "conv3", true);
-      auto& tw = tower(t);
-      for (int r = 0; r < T; ++r)
-        ops::conv_backward_filter(with_n(tw.conv3_geom), at(at(in, t), r), tw.d_conv3,
-                                  P(at(tw.conv3_w, r)).grad, r == 0 ? &P(tw.conv3_b).grad : nullptr,
-                                  0.0);
-    }
-    exchange_->wait("conv3");
-  }
-
-  for (int t = 0; t < T; ++t) {  // conv2, conv1: own again
-    auto& tw = tower(t);
-    const ops::QueueScope queue(tower_device(t), t + 1);
-    const auto g1 = with_n(tw.conv1_geom), g2 = with_n(tw.conv2_geom);
-    timed("pool2", true, [&] {
-      ops::maxpool_backward(with_n(tw.pool2_geom), tw.pool2_argmax, tw.d_pool2, tw.d_lrn2);
-    });
-    timed("lrn2", true, [&] {
-      ops::lrn_backward(lrn, n, g2.k, g2.out_h(), g2.out_w(), tw.conv2, tw.lrn2, tw.lrn2_scale,
-                        tw.d_lrn2, tw.d_conv2);
-    });
-    timed("conv2", true, [&] {
-      ops::activation_backward(activation_, count(tw.conv2), tw.conv2, tw.d_conv2);
-      ops::conv_backward_filter(g2, tw.pool1, tw.d_conv2, P(tw.conv2_w).grad, &P(tw.conv2_b).grad,
-                                0.0);
-      ops::conv_backward_data(g2, tw.d_conv2, P(tw.conv2_w).value, tw.d_pool1, 0.0);
-    });
-    timed("pool1", true, [&] {
-      ops::maxpool_backward(with_n(tw.pool1_geom), tw.pool1_argmax, tw.d_pool1, tw.d_lrn1);
-    });
-    timed("lrn1", true, [&] {
-      ops::lrn_backward(lrn, n, g1.k, g1.out_h(), g1.out_w(), tw.conv1, tw.lrn1, tw.lrn1_scale,
-                        tw.d_lrn1, tw.d_conv1);
-    });
-    timed("conv1", true, [&] {
-      ops::activation_backward(activation_, count(tw.conv1), tw.conv1, tw.d_conv1);
-      // conv1's input is the image: no gradient needed there.
-      ops::conv_backward_filter(g1, at(last_images_, t), tw.d_conv1, P(tw.conv1_w).grad,
-                                &P(tw.conv1_b).grad, 0.0);
-    });
+    if (s.has_weights()) run_towers(s, true, [&](int t) { s.backward_weights(t, params_, pass); });
+    if (exchanged) exchange_->wait(s.name.c_str());
   }
 }
 
 // ---------------------------------------------------------------------------- the exchanges
 std::vector<ExchangePoint> Net::exchange_table() const {
-  const auto& tw = tower_.front();
   const int64_t T = towers_, N = capacity_, es = static_cast<int64_t>(dtype_size(dtype_));
   // An all-gather (or reduce-scatter) of a per-tower tensor of `e` elements per sample: every
   // tower receives the other towers' tensors (or shares).
   auto both_ways = [&](int64_t e) { return T * (T - 1) * e * N * es; };
-  const auto& c1 = tw.conv1_geom;
-  const int64_t image = int64_t{3} * c1.h * c1.w,
-                q2 = int64_t{tw.conv3_geom.c} * tw.conv3_geom.h * tw.conv3_geom.w;
-  const int64_t classes = tw.fc8_out * T;
-  return {
-      {"images", "broadcast of the batch", (T - 1) * image * N * es, "", 0},
-      {"conv3", "all-gather of pool2's output", both_ways(q2),
-       "reduce-scatter of its input gradient", both_ways(q2)},
-      {"fc6", "all-gather of pool5's output", both_ways(tw.fc6_in),
-       "reduce-scatter of its input gradient", both_ways(tw.fc6_in)},
-      {"fc7", "all-gather of fc6's output", both_ways(tw.fc6_out),
-       "reduce-scatter of its input gradient", both_ways(tw.fc6_out)},
-      {"fc8", "all-gather of fc7's output", both_ways(tw.fc7_out),
-       "reduce-scatter of its input gradient", both_ways(tw.fc7_out)},
-      {"logits", "all-gather of the logits", both_ways(tw.fc8_out),
-       "broadcast of the loss gradient", (T - 1) * classes * N * es},
+  auto per_sample = [](const Stage& s) {
+    return s.towers.front().out.numel() / s.towers.front().out.dim(0);
   };
+  const ConvGeom& c1 = stages_.front().conv;
+  std::vector<ExchangePoint> out = {
+      {"images", "broadcast of the batch", (T - 1) * c1.c * c1.h * c1.w * N * es, "", 0}};
+  for (size_t i = 1; i < stages_.size(); ++i) {
+    if (!stages_[i].reads_all_towers) continue;
+    const int64_t e = per_sample(stages_[i - 1]);
+    out.push_back({stages_[i].name, "all-gather of " + stages_[i - 1].name + "'s output",
+                   both_ways(e), "reduce-scatter of its input gradient", both_ways(e)});
+  }
+  const int64_t logits = per_sample(stages_.back());
+  out.push_back({"logits", "all-gather of the logits", both_ways(logits),
+                 "broadcast of the loss gradient", (T - 1) * logits * T * N * es});
+  return out;
 }
 
 // ---------------------------------------------------------------------------- the table
 std::vector<LayerInfo> Net::layer_table() const {
-  const auto& tw = tower_.front();
   const int T = towers_;
   std::vector<LayerInfo> out;
   auto params_of = [&](const std::string& layer) {
@@ -745,22 +656,18 @@ std::vector<LayerInfo> Net::layer_table() const {
       if (name.rfind(layer + ".", 0) == 0) sum += product(shape);
     return sum;
   };
-  auto conv = [&](const char* name, const ConvGeom& g, int inputs) {
-    const double flops = 2.0 * g.k * g.c * g.r * g.s * g.out_h() * g.out_w() * inputs * T;
-    out.push_back({name, dims(g.k * T, g.out_h(), g.out_w()), params_of(name), flops});
-  };
-  conv("conv1", tw.conv1_geom, 1);
-  conv("conv2", tw.conv2_geom, 1);
-  conv("conv3", tw.conv3_geom, T);
-  conv("conv4", tw.conv4_geom, 1);
-  conv("conv5", tw.conv5_geom, 1);
-  auto fc = [&](const char* name, int64_t in_per_tower, int64_t out_per_tower) {
-    const double flops = 2.0 * static_cast<double>(in_per_tower * T * out_per_tower * T);
-    out.push_back({name, std::to_string(out_per_tower * T), params_of(name), flops});
-  };
-  fc("fc6", tw.fc6_in, tw.fc6_out);
-  fc("fc7", tw.fc6_out, tw.fc7_out);
-  fc("fc8", tw.fc7_out, tw.fc8_out);
+  for (const Stage& s : stages_) {
+    const double inputs = s.reads_all_towers ? T : 1;
+    if (s.kind == Stage::Kind::conv) {
+      const ConvGeom& g = s.conv;
+      const double flops = 2.0 * g.k * g.c * g.r * g.s * g.out_h() * g.out_w() * inputs * T;
+      out.push_back({s.name, dims(g.k * T, g.out_h(), g.out_w()), params_of(s.name), flops});
+    } else if (s.kind == Stage::Kind::fc) {
+      const Param& w = params_[s.towers.front().weight.front()];  // one tower's, one input's
+      const double flops = 2.0 * static_cast<double>(w.rows * w.cols) * inputs * T;
+      out.push_back({s.name, std::to_string(w.rows * T), params_of(s.name), flops});
+    }
+  }
   return out;
 }
 
