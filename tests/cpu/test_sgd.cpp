@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "alexnet/cpu_ops.h"
-#include "alexnet/ops.h"
 #include "kernels/for_each.h"
 #include "kernels/sgd.cuh"
 
@@ -44,37 +43,6 @@ TEST(Sgd, TwoHandComputedStepsFloat) {
   two_steps<float>(1e-6);
 }
 
-// The fused update of many tensors (ops::sgd_update_all, what sgd_step runs) against one
-// sgd_update per tensor: the same arithmetic per element, so the same bits.
-template <class T>
-void all_at_once_matches_one_by_one(DType dtype) {
-  const std::vector<int64_t> sizes = {7, 1, 40000, 3};
-  const std::vector<double> decays = {0.0005, 0.0, 0.0005, 0.01};
-  std::vector<Tensor> w1, v1, g, w2, v2;
-  for (size_t k = 0; k < sizes.size(); ++k) {
-    Tensor w({sizes[k]}, dtype), v({sizes[k]}, dtype), grad({sizes[k]}, dtype);
-    for (int64_t i = 0; i < sizes[k]; ++i) {
-      w.data<T>()[i] = static_cast<T>(std::sin(0.37 * static_cast<double>(i + k)));
-      v.data<T>()[i] = static_cast<T>(0.01 * std::cos(0.11 * static_cast<double>(i)));
-      grad.data<T>()[i] = static_cast<T>(std::sin(1.3 * static_cast<double>(i) + 0.5));
-    }
-    w1.push_back(w.clone()), v1.push_back(v.clone()), g.push_back(grad);
-    w2.push_back(w.clone()), v2.push_back(v.clone());
-  }
-  std::vector<ops::SgdTensor> all;
-  for (size_t k = 0; k < sizes.size(); ++k) all.push_back({&w2[k], &v2[k], &g[k], decays[k]});
-  for (int step = 0; step < 3; ++step) {
-    for (size_t k = 0; k < sizes.size(); ++k)
-      ops::sgd_update(0.01, 0.9, decays[k], w1[k], v1[k], g[k]);
-    ops::sgd_update_all(0.01, 0.9, all);
-  }
-  for (size_t k = 0; k < sizes.size(); ++k)
-    for (int64_t i = 0; i < sizes[k]; ++i) {
-      ASSERT_EQ(w1[k].data<T>()[i], w2[k].data<T>()[i]) << "tensor " << k << " element " << i;
-      ASSERT_EQ(v1[k].data<T>()[i], v2[k].data<T>()[i]) << "tensor " << k << " element " << i;
-    }
-}
-
 // The GPU's one-launch functor, run here over the same segments: the segment search must send
 // every element to its own tensor, including around an empty tensor.
 TEST(Sgd, OneLaunchFunctorFindsEachElementsTensor) {
@@ -93,13 +61,6 @@ TEST(Sgd, OneLaunchFunctorFindsEachElementsTensor) {
     EXPECT_EQ(w[static_cast<size_t>(i)], w_ref[static_cast<size_t>(i)]) << "element " << i;
     EXPECT_EQ(v[static_cast<size_t>(i)], v_ref[static_cast<size_t>(i)]) << "element " << i;
   }
-}
-
-TEST(Sgd, AllTensorsAtOnceMatchesOneByOneFloat) {
-  all_at_once_matches_one_by_one<float>(DType::f32);
-}
-TEST(Sgd, AllTensorsAtOnceMatchesOneByOneDouble) {
-  all_at_once_matches_one_by_one<double>(DType::f64);
 }
 
 TEST(Sgd, ZeroCountTouchesNothing) {
