@@ -21,9 +21,7 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
-#include "alexnet/error.h"
 #include "alexnet/op_params.h"
 #include "alexnet/rng_streams.h"
 #include "kernels/hd.cuh"
@@ -90,26 +88,6 @@ AX_HD AugmentSample ten_crop(int k, int size, int crop) {
   s.y0 = corner == 4 ? far / 2 : (corner >> 1) * far;
   s.flip = k >= 5;
   return s;
-}
-
-// Host-side: validates the geometry for both backends and returns the output element count.
-inline int64_t augment_count(const AugmentGeom& g) {
-  if (g.n < 0) throw Error("augment: negative batch size " + std::to_string(g.n));
-  if (g.crop < 1 || g.crop > g.size)
-    throw Error("augment: crop " + std::to_string(g.crop) + " does not fit the stored size " +
-                std::to_string(g.size));
-  return static_cast<int64_t>(g.n) * 3 * g.crop * g.crop;
-}
-
-// Host-side: refuses a draw whose crop would read outside its image (the functor does not check).
-inline void check_augment_samples(const AugmentGeom& g, const AugmentSample* samples) {
-  for (int i = 0; i < g.n; ++i) {
-    const AugmentSample& s = samples[i];
-    if (s.x0 < 0 || s.y0 < 0 || s.x0 > g.size - g.crop || s.y0 > g.size - g.crop)
-      throw Error("augment: sample " + std::to_string(i) + " crops at (" + std::to_string(s.x0) +
-                  ", " + std::to_string(s.y0) + "), outside the " + std::to_string(g.size) + " x " +
-                  std::to_string(g.size) + " image for a crop of " + std::to_string(g.crop));
-  }
 }
 
 template <class T>

@@ -77,12 +77,12 @@ void maxpool_backward_cuda(const PoolGeom& g, const int32_t* argmax, const float
 // ---------------------------------------------------------------- dropout
 void dropout_forward_cuda(const DropoutParams& d, int64_t count, const float* x, float* y,
                           cudaStream_t stream) {
-  launch_elementwise(count, DropoutForward<float>{dropout_mask<float>(d, count), x, y}, stream);
+  launch_elementwise(count, DropoutForward<float>{dropout_mask<float>(d), x, y}, stream);
 }
 
 void dropout_backward_cuda(const DropoutParams& d, int64_t count, const float* dy, float* dx,
                            cudaStream_t stream) {
-  launch_elementwise(count, DropoutBackward<float>{dropout_mask<float>(d, count), dy, dx}, stream);
+  launch_elementwise(count, DropoutBackward<float>{dropout_mask<float>(d), dy, dx}, stream);
 }
 
 // ---------------------------------------------------------------- softmax cross-entropy
@@ -114,7 +114,7 @@ void augment_batch_cuda(const AugmentGeom& g, const uint8_t* images, const float
                         const AugmentSample* samples, float* out, cudaStream_t stream) {
   const AugmentFunctor<float> f{g.size,  g.crop, static_cast<float>(g.scale), images, mean,
                                 samples, out};
-  launch_elementwise(augment_count(g), f, stream);
+  launch_elementwise(g.output_count(), f, stream);
 }
 
 }  // namespace alexnet::kernels

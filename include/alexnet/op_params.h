@@ -66,6 +66,9 @@ struct DropoutParams {
   uint64_t seed = 0;
   uint64_t step = 0;
   uint32_t layer = 0;
+  // Throws alexnet::Error unless p is in [0, 1] and `count` elements fit the mask's 32-bit
+  // element counter. Every backend's dropout calls it before touching memory.
+  void check(int64_t count) const;
 };
 
 // ---------------------------------------------------------------- softmax cross-entropy
@@ -89,6 +92,12 @@ struct AugmentGeom {
   int size = 256;    // S: the stored images are (S, S, 3)
   int crop = 227;    // the output is (3, crop, crop)
   double scale = 1;  // input scale (data.scale)
+  int64_t output_count() const { return int64_t{n} * 3 * crop * crop; }
+  // Throw alexnet::Error when the batch size is negative or the crop does not fit the stored
+  // size, and when a sample's crop would read outside its image (the kernel does not check):
+  // every backend's augmentation calls them, on the host copy of the samples.
+  void check() const;
+  void check_samples(const AugmentSample* samples) const;
 };
 
 }  // namespace alexnet

@@ -9,10 +9,11 @@ namespace alexnet::cpu {
 template <class T>
 void augment_batch(const AugmentGeom& g, const uint8_t* images, const float* mean,
                    const AugmentSample* samples, T* out) {
-  const int64_t count = kernels::augment_count(g);
+  g.check();
   // The samples are host memory here, so a crop that would read outside its image is refused
   // instead of reading out of bounds.
-  kernels::check_augment_samples(g, samples);
+  g.check_samples(samples);
+  const int64_t count = g.output_count();
   const kernels::AugmentFunctor<T> f{g.size,  g.crop, static_cast<T>(g.scale), images, mean,
                                      samples, out};
   kernels::for_each_index(count, f);

@@ -7,14 +7,14 @@ namespace alexnet::cpu {
 
 template <class T>
 void dropout_forward(const DropoutParams& d, int64_t count, const T* x, T* y) {
-  kernels::for_each_index(count,
-                          kernels::DropoutForward<T>{kernels::dropout_mask<T>(d, count), x, y});
+  d.check(count);
+  kernels::for_each_index(count, kernels::DropoutForward<T>{kernels::dropout_mask<T>(d), x, y});
 }
 
 template <class T>
 void dropout_backward(const DropoutParams& d, int64_t count, const T* dy, T* dx) {
-  kernels::for_each_index(count,
-                          kernels::DropoutBackward<T>{kernels::dropout_mask<T>(d, count), dy, dx});
+  d.check(count);
+  kernels::for_each_index(count, kernels::DropoutBackward<T>{kernels::dropout_mask<T>(d), dy, dx});
 }
 
 template void dropout_forward<float>(const DropoutParams&, int64_t, const float*, float*);

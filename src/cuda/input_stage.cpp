@@ -120,7 +120,8 @@ void InputStage::upload(int n) {
 void InputStage::augment(const AugmentGeom& g, const AugmentSample* samples, float* out) {
   if (g.n > capacity_) throw std::logic_error("augmentation of more images than staged");
   // The device cannot refuse a crop outside its image; the host copy of the draws can.
-  kernels::check_augment_samples(g, samples);
+  g.check();
+  g.check_samples(samples);
   const CurrentDevice current(device_);
   cudaStream_t compute = nullptr;  // the legacy default stream, where the ops run
   AX_CUDA_CHECK(cudaEventSynchronize(event_of(samples_copied_)));  // host_samples_ is free

@@ -284,6 +284,7 @@ void maxpool_backward(const PoolGeom& g, const Tensor& argmax, const Tensor& dy,
 // ---------------------------------------------------------------- dropout
 void dropout_forward(const DropoutParams& d, int64_t count, const Tensor& x, Tensor& y) {
   const char* op = "dropout_forward";
+  d.check(count);
   dispatch(
       op, call_device(op, {&x, &y}), x.dtype(),
       [&](auto t) {
@@ -295,6 +296,7 @@ void dropout_forward(const DropoutParams& d, int64_t count, const Tensor& x, Ten
 
 void dropout_backward(const DropoutParams& d, int64_t count, Tensor& dy) {
   const char* op = "dropout_backward";
+  d.check(count);
   dispatch(
       op, call_device(op, {&dy}), dy.dtype(),
       [&](auto t) {

@@ -410,6 +410,9 @@ TEST_P(OpsOnEveryDevice, DropoutKeepsWhatItsMaskSays) {
   expect_exact("dropout_forward", Y, y);  // x * 2: exact
   ops::dropout_backward(d, static_cast<int64_t>(count), DY);
   expect_exact("dropout_backward", DY, dx);
+  // A p outside [0, 1] is refused on every device before any kernel runs.
+  EXPECT_THROW(ops::dropout_forward({.p = 1.5}, static_cast<int64_t>(count), X, Y), Error);
+  EXPECT_THROW(ops::dropout_backward({.p = -0.1}, static_cast<int64_t>(count), DY), Error);
 }
 
 // ---------------------------------------------------------------- softmax cross-entropy
