@@ -91,7 +91,8 @@ struct Net::Stage {
   void backward_weights(int t, std::vector<Param>& params, const Pass& p);
 };
 
-// Each kind's forward and backward, side by side.
+// The three passes of a stage, one case per kind; a new kind of layer is a case in each of these
+// and a line in Net::build.
 void Net::Stage::forward(int t, std::vector<Param>& params, const Pass& p) {
   Tower& tw = at(t);
   auto value = [&](size_t i) -> const Tensor& { return params[i].value; };
