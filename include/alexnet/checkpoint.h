@@ -30,6 +30,7 @@ struct TrainState {
   int64_t epoch_top1 = 0, epoch_top5 = 0, epoch_images = 0;
   int64_t epoch_skipped = 0;  // undecodable files met this epoch
   double epoch_seconds = 0;
+  double epoch_data_wait_seconds = 0;  // of epoch_seconds, the time spent waiting for batches
 };
 
 // classes: the label order (wnids); class_names: human-readable, the same length.

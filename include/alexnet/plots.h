@@ -24,9 +24,11 @@ struct EpochMetrics {
   int64_t step = 0;
   double loss = 0, train_top1 = 0, train_top5 = 0, val_top1 = 0, val_top5 = 0, lr = 0;
   double images_per_s = 0;
+  double data_wait = 0;  // share of the step time spent waiting for batches (0 in older files)
 };
-// Reads metrics.csv (the header the trainer writes, then one row per epoch). Throws
-// alexnet::Error naming the file and line for anything else.
+// Reads metrics.csv (the header the trainer writes, then one row per epoch; rows of runs before
+// the data_wait column have 9 numbers). Throws alexnet::Error naming the file and line for
+// anything else.
 std::vector<EpochMetrics> read_metrics(const std::string& path);
 
 constexpr int kCurvesWidth = 1000, kCurvesHeight = 720;

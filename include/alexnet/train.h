@@ -36,6 +36,15 @@ struct EvalResult {
 EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
                     const Config& config, int crops);
 
+// ---------------------------------------------------------------------------- the data wait
+// The share of its step time a run may spend waiting for batches before the trainer says the
+// input pipeline is what limits it.
+inline constexpr double kInputBoundShare = 0.10;
+// The line the trainer prints at the end of an epoch that waited more than kInputBoundShare of
+// its step time for data, with what to change; empty below that.
+std::string input_bound_warning(double data_wait_share, const Config& config,
+                                unsigned hardware_threads);
+
 // ---------------------------------------------------------------------------- devices
 // Empty when GPU `index` is usable (a CUDA build and cuda:index present), else why not, in a
 // few words: "this build has no CUDA support", "no CUDA-capable device is detected", ...

@@ -67,6 +67,7 @@ void save_checkpoint(const std::string& path, const Net& net, const Config& conf
       "loss_sum=" + exact(s.epoch_loss_sum) + " top1=" + std::to_string(s.epoch_top1) +
       " top5=" + std::to_string(s.epoch_top5) + " images=" + std::to_string(s.epoch_images) +
       " skipped=" + std::to_string(s.epoch_skipped) + " seconds=" + exact(s.epoch_seconds);
+  meta["epoch_data_wait"] = exact(s.epoch_data_wait_seconds);
   meta["classes"] = join_lines(classes);
   meta["class_names"] = join_lines(class_names);
   write_safetensors(path, views, meta);
@@ -112,6 +113,9 @@ Checkpoint read_checkpoint(const std::string& path, const std::vector<std::strin
         " seconds=%lg",
         &s.epoch_loss_sum, &s.epoch_top1, &s.epoch_top5, &s.epoch_images, &s.epoch_skipped,
         &s.epoch_seconds);
+  // Checkpoints written before the data wait was measured have none: 0.
+  if (meta.count("epoch_data_wait") != 0)
+    parse("epoch_data_wait", "%lg", &s.epoch_data_wait_seconds);
 
   std::istringstream classes(get("classes"));
   for (std::string line; std::getline(classes, line);) c.classes.push_back(line);

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -113,8 +114,11 @@ std::string duration(double seconds) {
   return fmt::format("{}m{:02}s", s / 60, s % 60);
 }
 
+// The last two columns depend on the machine and its load: the training speed, and the share of
+// the step time spent waiting for batches.
 constexpr const char* kMetricsHeader =
-    "epoch,step,loss,train_top1_err,train_top5_err,val_top1_err,val_top5_err,lr,images_per_s\n";
+    "epoch,step,loss,train_top1_err,train_top5_err,val_top1_err,val_top5_err,lr,images_per_s,"
+    "data_wait\n";
 
 // On resume, rows written after the checkpoint (by a run killed before its next checkpoint)
 // are dropped, so the file never repeats an epoch.
@@ -297,14 +301,19 @@ int run_training(const TrainOptions& opt) {
   using Clock = std::chrono::steady_clock;
   const auto run_start = Clock::now();
   const int64_t first_step = state.step;
-  double window_loss = 0;
+  double window_loss = 0, window_data_wait = 0;
   int64_t window_steps = 0;
   auto window_start = Clock::now();
+  auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
 
   while (state.epoch < config.train.epochs && state.step < total_steps && g_stop_signal == 0) {
     const auto step_start = Clock::now();
     const TraceRange trace_step("step " + std::to_string(state.step + 1));
+    // The wait for the batch (still decoding, or on a GPU still uploading) is the data wait.
     const auto batch = batches.get(state.epoch, state.batch_in_epoch, state.step + 1 < total_steps);
+    const double data_wait = seconds_since(step_start);
     for (const auto& bad : batch.bad) {
       report.line("skipped " + bad.path + ": " + bad.reason);
       ++state.epoch_skipped;
@@ -325,8 +334,10 @@ int run_training(const TrainOptions& opt) {
     state.epoch_top1 += r.top1;
     state.epoch_top5 += r.top5;
     state.epoch_images += B;
-    state.epoch_seconds += std::chrono::duration<double>(Clock::now() - step_start).count();
+    state.epoch_seconds += seconds_since(step_start);
+    state.epoch_data_wait_seconds += data_wait;
     window_loss += r.loss_sum / B;
+    window_data_wait += data_wait;
     ++window_steps;
 
     // Progress: images/s over the run so far, ETA for the steps left.
@@ -335,16 +346,18 @@ int run_training(const TrainOptions& opt) {
     const std::string where = fmt::format("epoch {}/{} step {}/{}", state.epoch + 1,
                                           config.train.epochs, state.step, total_steps);
     report.progress(fmt::format(
-        "{}  loss {:.4f}  {:.1f} img/s  lr {:g}  ETA {}", where, r.loss_sum / B, steps_per_s * B,
-        state.lr.lr, duration(static_cast<double>(total_steps - state.step) / steps_per_s)));
+        "{}  loss {:.4f}  {:.1f} img/s  data wait {:.0f}%  lr {:g}  ETA {}", where, r.loss_sum / B,
+        steps_per_s * B, 100 * state.epoch_data_wait_seconds / state.epoch_seconds, state.lr.lr,
+        duration(static_cast<double>(total_steps - state.step) / steps_per_s)));
     if (state.step % config.train.log_every == 0) {
-      const double window_s = std::chrono::duration<double>(Clock::now() - window_start).count();
+      const double window_s = seconds_since(window_start);
       report.periodic(fmt::format(
-          "{} loss {:.5f} train_top1_err {:.4f} {:.1f} img/s lr {:g}", where,
+          "{} loss {:.5f} train_top1_err {:.4f} {:.1f} img/s data_wait {:.3f} lr {:g}", where,
           window_loss / static_cast<double>(window_steps),
           1.0 - static_cast<double>(state.epoch_top1) / static_cast<double>(state.epoch_images),
-          static_cast<double>(window_steps * B) / window_s, state.lr.lr));
-      window_loss = 0;
+          static_cast<double>(window_steps * B) / window_s, window_data_wait / window_s,
+          state.lr.lr));
+      window_loss = window_data_wait = 0;
       window_steps = 0;
       window_start = Clock::now();
     }
@@ -359,21 +372,26 @@ int run_training(const TrainOptions& opt) {
     const bool dropped = update_lr_after_epoch(config.optim, epoch, val.top1_error, state.lr);
     const double n = static_cast<double>(state.epoch_images);
     const double ips = n / state.epoch_seconds;
-    append_metrics(dir, fmt::format("{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.8g},{:.2f}\n",
-                                    epoch, state.step, state.epoch_loss_sum / n,
-                                    1.0 - static_cast<double>(state.epoch_top1) / n,
-                                    1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
-                                    val.top5_error, lr_used, ips));
-    report.line(
-        fmt::format("epoch {} done: loss {:.4f}  train top-1 err {:.4f}  val top-1 err {:.4f}  "
-                    "top-5 err {:.4f}  {:.1f} img/s{}{}",
-                    epoch, state.epoch_loss_sum / n,
-                    1.0 - static_cast<double>(state.epoch_top1) / n, val.top1_error, val.top5_error,
-                    ips, dropped ? fmt::format("  (lr -> {:g})", state.lr.lr) : "",
-                    state.epoch_skipped + static_cast<int64_t>(val.skipped.size()) > 0
-                        ? fmt::format("  ({} train, {} val images skipped)", state.epoch_skipped,
-                                      val.skipped.size())
-                        : ""));
+    const double data_wait_share = state.epoch_data_wait_seconds / state.epoch_seconds;
+    append_metrics(
+        dir, fmt::format("{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.8g},{:.2f},{:.4f}\n", epoch,
+                         state.step, state.epoch_loss_sum / n,
+                         1.0 - static_cast<double>(state.epoch_top1) / n,
+                         1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
+                         val.top5_error, lr_used, ips, data_wait_share));
+    report.line(fmt::format(
+        "epoch {} done: loss {:.4f}  train top-1 err {:.4f}  val top-1 err {:.4f}  "
+        "top-5 err {:.4f}  {:.1f} img/s  data wait {:.1f}%{}{}",
+        epoch, state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
+        val.top1_error, val.top5_error, ips, 100 * data_wait_share,
+        dropped ? fmt::format("  (lr -> {:g})", state.lr.lr) : "",
+        state.epoch_skipped + static_cast<int64_t>(val.skipped.size()) > 0
+            ? fmt::format("  ({} train, {} val images skipped)", state.epoch_skipped,
+                          val.skipped.size())
+            : ""));
+    const std::string input_bound =
+        input_bound_warning(data_wait_share, config, std::thread::hardware_concurrency());
+    if (!input_bound.empty()) report.line(input_bound);
     report.log_only(weight_update_table(net));
     const bool best = val.top1_error < state.best_val_top1;
     if (best) state.best_val_top1 = val.top1_error;
@@ -381,7 +399,7 @@ int run_training(const TrainOptions& opt) {
     state.batch_in_epoch = 0;
     state.epoch_loss_sum = 0;
     state.epoch_top1 = state.epoch_top5 = state.epoch_images = state.epoch_skipped = 0;
-    state.epoch_seconds = 0;
+    state.epoch_seconds = state.epoch_data_wait_seconds = 0;
     save_checkpoint(dir.last(), net, config, state, stats, classes, names);
     if (best) save_checkpoint(dir.best(), net, config, state, stats, classes, names);
     if (epoch % config.checkpoint.every_epochs == 0) {

@@ -29,9 +29,13 @@ std::vector<EpochMetrics> read_metrics(const std::string& path) {
     fields >> m.epoch >> comma[0] >> m.step >> comma[1] >> m.loss >> comma[2] >> m.train_top1 >>
         comma[3] >> m.train_top5 >> comma[4] >> m.val_top1 >> comma[5] >> m.val_top5 >> comma[6] >>
         m.lr >> comma[7] >> m.images_per_s;
-    if (fields.fail() || std::count(comma, comma + 8, ',') != 8)
-      throw Error("'" + path + "' line " + std::to_string(number) + ": expected 9 numbers, got '" +
-                  line + "'");
+    bool ok = !fields.fail() && std::count(comma, comma + 8, ',') == 8;
+    char last = 0;
+    if (ok && fields >> last)
+      ok = last == ',' && fields >> m.data_wait && (fields >> std::ws).eof();
+    if (!ok)
+      throw Error("'" + path + "' line " + std::to_string(number) +
+                  ": expected 9 or 10 numbers, got '" + line + "'");
     rows.push_back(m);
   }
   return rows;

@@ -44,9 +44,9 @@ class Plots : public test::TempDirTest {};
 TEST_F(Plots, ReadsMetricsAndNamesABadLine) {
   const std::string path = (dir_ / "metrics.csv").string();
   std::ofstream(path) << "epoch,step,loss,train_top1_err,train_top5_err,val_top1_err,"
-                         "val_top5_err,lr,images_per_s\n"
-                         "1,100,2.5,0.8,0.5,0.75,0.45,0.01,1234.5\n"
-                         "2,200,1.5,0.6,0.3,0.55,0.25,0.001,1300\n";
+                         "val_top5_err,lr,images_per_s,data_wait\n"
+                         "1,100,2.5,0.8,0.5,0.75,0.45,0.01,1234.5\n"  // before data_wait
+                         "2,200,1.5,0.6,0.3,0.55,0.25,0.001,1300,0.125\n";
   const auto rows = read_metrics(path);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[1].epoch, 2);
@@ -54,10 +54,16 @@ TEST_F(Plots, ReadsMetricsAndNamesABadLine) {
   EXPECT_EQ(rows[0].val_top5, 0.45);
   EXPECT_EQ(rows[1].lr, 0.001);
   EXPECT_EQ(rows[0].images_per_s, 1234.5);
-  std::ofstream(path, std::ios::app) << "3,300,oops\n";
-  const std::string e = test::error_of([&] { read_metrics(path); });
-  EXPECT_NE(e.find("line 4"), std::string::npos) << e;
-  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_EQ(rows[0].data_wait, 0.0);
+  EXPECT_EQ(rows[1].data_wait, 0.125);
+  for (const char* bad : {"3,300,oops", "3,300,1,1,1,1,1,1,1,0.5,7", "3,300,1,1,1,1,1,1,1;0.5"}) {
+    SCOPED_TRACE(bad);
+    const std::string copy = (dir_ / "bad.csv").string();
+    std::ofstream(copy) << test::read_file(path) << bad << "\n";
+    const std::string e = test::error_of([&] { read_metrics(copy); });
+    EXPECT_NE(e.find("line 4"), std::string::npos) << e;
+    EXPECT_NE(e.find(copy), std::string::npos) << e;
+  }
 }
 
 TEST_F(Plots, CurvesHaveTheDocumentedSizeAndDrawInBothPanels) {
