@@ -38,6 +38,9 @@ struct Config {
     int image_size = 256;  // stored image side S (crops are taken from S x S)
     int crop = 0;          // crop side; 0 = model.input_size
     int workers = 4;
+    // Decode a JPEG at the smallest scale M/8 that keeps its shorter side >= image_size
+    // (libjpeg-turbo's DCT scaling: 2-4x fewer pixels for ImageNet photos), then resize as usual.
+    bool dct_scaling = true;
     std::string stats;   // safetensors with data.mean / data.pca_*; empty = computed at start
     double scale = 1.0;  // input = (pixel - mean) * scale
     Synthetic synthetic;

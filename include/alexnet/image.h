@@ -27,6 +27,13 @@ struct BadImage : Error {
 // grayscale, alpha dropped), recognised by content, not by name: ImageNet has a PNG named .JPEG.
 // Throws BadImage for anything else, including truncated data.
 Image decode_image(const uint8_t* data, size_t size);
+// The same, but a JPEG is decoded at the smallest of libjpeg-turbo's scales M/8 (M = 1..7) whose
+// output keeps the shorter side at `min_shorter_side` or more: the inverse DCT then produces the
+// smaller image directly, for a fraction of the work. 0, a PNG, or a JPEG that no scale below 1
+// keeps large enough: the full size.
+Image decode_image(const uint8_t* data, size_t size, int min_shorter_side);
+// The scale decode_image picks for a width x height JPEG: (M, 8), or (8, 8) for the full size.
+std::pair<int, int> jpeg_dct_scale(int width, int height, int min_shorter_side);
 // The same, straight into `rgb` (width x height x 3) for a caller that knows the size (the
 // packed loader): a JPEG is decoded there without an intermediate image or copy. A file of
 // another size is a BadImage too.

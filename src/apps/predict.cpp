@@ -104,8 +104,9 @@ int main(int argc, char** argv) {
         out.push_back({images[i], "", {}, {}});
         try {
           const auto bytes = read_file(images[i]);
-          const Image img =
-              resize_shorter_and_center_crop(decode_image(bytes.data(), bytes.size()), S);
+          // Decoded as the run's training data was (data.dct_scaling).
+          const Image img = resize_shorter_and_center_crop(
+              decode_image(bytes.data(), bytes.size(), config.data.dct_scaling ? S : 0), S);
           loader.stage(static_cast<int>(slot_image.size()), img.rgb.data());
           if (!sheet.empty())
             out.back().thumbnail =

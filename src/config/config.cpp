@@ -120,6 +120,12 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(data.workers),
                .range = kAtLeast1,
                .meaning = "threads decoding and augmenting images"});
+  k.push_back({.key = "data.dct_scaling",
+               .field = ALEXNET_FIELD(data.dct_scaling),
+               .meaning = "decode a JPEG at the smallest scale M/8 (libjpeg-turbo's DCT "
+                          "scaling) that keeps its shorter side >= data.image_size, then resize "
+                          "as usual: 2-4x fewer pixels decoded for full-size photos, about 2 grey "
+                          "levels (mean) from the full decode"});
   k.push_back({.key = "data.val_labels",
                .field = ALEXNET_FIELD(data.val_labels),
                .meaning = "labels of a flat val folder: Kaggle's LOC_val_solution.csv or "

@@ -91,7 +91,7 @@ std::map<std::string, std::string> read_val_labels(const std::string& path) {
 class FolderSource final : public DataSource {
  public:
   FolderSource(const Config& c, Split split, const std::vector<std::string>* fixed_classes)
-      : size_(c.data.image_size) {
+      : size_(c.data.image_size), dct_scaling_(c.data.dct_scaling) {
     const std::string key = split == Split::train ? "data.train" : "data.val";
     const std::string root = split == Split::train ? c.data.train : c.data.val;
     if (root.empty()) throw Error(key + " is not set (a folder of images)");
@@ -158,7 +158,8 @@ class FolderSource final : public DataSource {
     Image decoded;
     try {
       const auto bytes = read_file(path);
-      decoded = resize_shorter_and_center_crop(decode_image(bytes.data(), bytes.size()), size_);
+      decoded = resize_shorter_and_center_crop(
+          decode_image(bytes.data(), bytes.size(), dct_scaling_ ? size_ : 0), size_);
     } catch (const BadImage&) {
       throw;
     } catch (const Error& e) {  // unreadable: skipped like an undecodable file
@@ -191,6 +192,7 @@ class FolderSource final : public DataSource {
   }
 
   int size_;
+  bool dct_scaling_;
   std::vector<std::string> classes_, names_, dirs_;
   std::vector<Sample> samples_;
 };

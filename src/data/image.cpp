@@ -135,9 +135,12 @@ void cmyk_to_rgb(const uint8_t* cmyk, size_t pixels, bool adobe_inverted, uint8_
 }
 
 // Decodes a JPEG to RGB at the address `destination(width, height)` returns once the header is
-// read: a fresh Image's pixels, or a caller's buffer (decode_image_into), saving a copy.
+// read: a fresh Image's pixels, or a caller's buffer (decode_image_into), saving a copy. With
+// min_shorter_side > 0, at the scale jpeg_dct_scale picks (width and height are then the scaled
+// ones).
 template <class Destination>
-void decode_jpeg(const uint8_t* data, size_t size, Destination&& destination) {
+void decode_jpeg(const uint8_t* data, size_t size, int min_shorter_side,
+                 Destination&& destination) {
   HandleLease lease(/*compress=*/false);
   tjhandle tj = lease.get();
   // TurboJPEG's API takes a non-const pointer but only reads the source.
@@ -151,6 +154,12 @@ void decode_jpeg(const uint8_t* data, size_t size, Destination&& destination) {
   // Data that ends inside the header reads as a tables-only stream: success and no frame.
   if (width <= 0 || height <= 0) throw BadImage("truncated JPEG: no frame header");
   check_dimensions("JPEG", width, height);
+  // TurboJPEG picks the largest of its scales whose output fits the size asked for: asking for
+  // exactly the M/8 size gets M/8.
+  const auto [num, denom] = jpeg_dct_scale(width, height, min_shorter_side);
+  const tjscalingfactor factor{num, denom};
+  width = TJSCALED(width, factor);
+  height = TJSCALED(height, factor);
 
   uint8_t* const rgb = destination(width, height);
   const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
@@ -172,9 +181,9 @@ void decode_jpeg(const uint8_t* data, size_t size, Destination&& destination) {
   if (cmyk) cmyk_to_rgb(cmyk_pixels.data(), pixels, has_adobe_marker(data, size), rgb);
 }
 
-Image decode_jpeg(const uint8_t* data, size_t size) {
+Image decode_jpeg(const uint8_t* data, size_t size, int min_shorter_side) {
   Image image;
-  decode_jpeg(data, size, [&image](int width, int height) {
+  decode_jpeg(data, size, min_shorter_side, [&image](int width, int height) {
     image.width = width;
     image.height = height;
     image.rgb.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
@@ -238,10 +247,22 @@ BadImage wrong_size(int width, int height, int want_width, int want_height) {
 
 }  // namespace
 
+std::pair<int, int> jpeg_dct_scale(int width, int height, int min_shorter_side) {
+  const int64_t shorter = std::min(width, height);
+  if (min_shorter_side > 0)
+    for (int m = 1; m < 8; ++m)
+      if ((shorter * m + 7) / 8 >= min_shorter_side) return {m, 8};  // TJSCALED rounds up
+  return {8, 8};
+}
+
 Image decode_image(const uint8_t* data, size_t size) {
+  return decode_image(data, size, 0);
+}
+
+Image decode_image(const uint8_t* data, size_t size, int min_shorter_side) {
   static constexpr uint8_t kPngMagic[] = {0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A};
   if (size == 0) throw BadImage("empty file");
-  if (is_jpeg(data, size)) return decode_jpeg(data, size);
+  if (is_jpeg(data, size)) return decode_jpeg(data, size, min_shorter_side);
   if (size >= sizeof kPngMagic && std::memcmp(data, kPngMagic, sizeof kPngMagic) == 0)
     return decode_png(data, size);
   throw BadImage("not a JPEG or PNG (starts with " + hex_prefix(data, size) + ")");
@@ -249,7 +270,7 @@ Image decode_image(const uint8_t* data, size_t size) {
 
 void decode_image_into(const uint8_t* data, size_t size, int width, int height, uint8_t* rgb) {
   if (is_jpeg(data, size)) {
-    decode_jpeg(data, size, [&](int w, int h) {
+    decode_jpeg(data, size, 0, [&](int w, int h) {
       if (w != width || h != height) throw wrong_size(w, h, width, height);
       return rgb;
     });

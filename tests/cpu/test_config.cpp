@@ -125,6 +125,7 @@ TEST(Config, KeyList) {
       "data.image_size",
       "data.crop",
       "data.workers",
+      "data.dct_scaling",
       "data.val_labels",
       "data.class_names",
       "data.stats",
@@ -203,7 +204,7 @@ std::string other_value(const std::string& key) {
   if (key == "name") return "other";
   if (key == "data.source") return "packed";
   if (key == "data.train" || key == "data.val" || key == "data.stats") return "/x";
-  if (key == "augment.flip") return "false";
+  if (key == "augment.flip" || key == "data.dct_scaling") return "false";
   if (key == "augment.crop") return "center";
   if (key == "model.towers") return "1";
   if (key == "model.devices") return "[cpu]";
