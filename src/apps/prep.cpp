@@ -4,6 +4,7 @@
 //   verify    list every file that cannot be used, without training
 //   pack      a split -> packed shards (already resized, JPEG or raw) for the fast loader
 //   idx2jpeg  an IDX dataset (MNIST, Fashion-MNIST) -> a class-per-folder JPEG tree
+//   synth-jpeg  a class-per-folder tree of photo-like JPEGs with ImageNet's sizes and kinds
 //   plot      a run directory's curves.png and filters.png, redrawn from metrics.csv and a
 //             checkpoint (older runs, runs from other machines)
 #include <zlib.h>
@@ -19,6 +20,7 @@
 #include "alexnet/image.h"
 #include "alexnet/packed.h"
 #include "alexnet/plots.h"
+#include "alexnet/synth_jpeg.h"
 #include "alexnet/thread_pool.h"
 #include "src/apps/common.h"
 #include "src/apps/progress.h"
@@ -258,6 +260,25 @@ int main(int argc, char** argv) {
   idx->add_option("--quality", idx_quality, "JPEG quality")->capture_default_str();
   idx->add_option("--workers", idx_workers, "threads")->capture_default_str();
 
+  SynthJpegOptions synth;
+  auto* synth_jpeg = app.add_subcommand(
+      "synth-jpeg",
+      "a class-per-folder tree of photo-like JPEGs with ImageNet's sizes and kinds (shorter side "
+      "333-500, a tenth 1000-2000; a few progressive, CMYK and grayscale): input-pipeline work "
+      "without ImageNet");
+  synth_jpeg->add_option("--out", synth.out, "the tree's root")->required();
+  synth_jpeg->add_option("--classes", synth.classes, "class folders")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  synth_jpeg->add_option("--images-per-class", synth.images_per_class, "images in each folder")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  synth_jpeg->add_option("--seed", synth.seed, "the same seed writes the same files")
+      ->capture_default_str();
+  synth_jpeg->add_option("--workers", synth.workers, "threads")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+
   std::string plot_dir, plot_checkpoint, plot_out;
   auto* plot = app.add_subcommand(
       "plot", "redraw a run's curves.png and filters.png from metrics.csv and a checkpoint");
@@ -272,6 +293,18 @@ int main(int argc, char** argv) {
     if (*stats) return run_stats(common, images);
     if (*verify) return run_verify(common, split);
     if (*pack) return run_pack(common, pack_split, pack_options);
+    if (*synth_jpeg) {
+      const SynthJpegSummary s = write_synthetic_jpeg_tree(synth);
+      std::printf(
+          "%s: %lld images in %d classes, %.1f MB (mean %.0f KB); %lld progressive, %lld "
+          "CMYK, %lld grayscale, %lld with the shorter side >= 1000\n",
+          synth.out.c_str(), static_cast<long long>(s.images), synth.classes,
+          static_cast<double>(s.bytes) / 1e6,
+          static_cast<double>(s.bytes) / 1e3 / static_cast<double>(s.images),
+          static_cast<long long>(s.progressive), static_cast<long long>(s.cmyk),
+          static_cast<long long>(s.grayscale), static_cast<long long>(s.large));
+      return 0;
+    }
     return run_idx2jpeg(idx_images, idx_labels, idx_out, idx_names, idx_quality, idx_workers);
   });
 }
