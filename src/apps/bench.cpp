@@ -23,6 +23,7 @@
 #include "alexnet/sgd.h"
 #include "alexnet/trace.h"
 #include "alexnet/train.h"
+#include "src/apps/bench_input.h"
 #include "src/apps/common.h"
 #include "src/apps/opencv_imdecode.h"
 #include "src/comm/exchange.h"
@@ -530,8 +531,29 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}))
       ->needs(loader);
+  std::string input_path;
+  std::vector<int> input_threads = {1, 2};
+  auto* input = app.add_option(
+      "--input", input_path,
+      "measure the whole input path a step waits on instead: read, decode, resize, crop, flip, "
+      "lighting and mean into the batch, from this JPEG tree or packed set, per thread count, "
+      "beside raw tjDecompress of the same bytes (and, for a JPEG tree, without DCT scaling)");
+  app.add_option("--threads", input_threads, "thread counts for --input, e.g. 1,2,4")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str()
+      ->needs(input);
+  app.add_option("--input-images", loader_images, "images per timed run of --input (best of 3)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}))
+      ->needs(input);
   return alexnet::run_app(app, argc, argv, [&] {
     using namespace alexnet;
+    if (input->count() > 0) {
+      std::printf("## alexnet-bench --input (%u hardware threads)\n",
+                  std::thread::hardware_concurrency());
+      bench_input(input_path, input_threads, loader_images, sets);
+      return 0;
+    }
     const Device dev = resolve_device(device, "--device");
     if (batch == 0) batch = dev.is_cpu() ? 8 : 128;
     if (steps == 0) steps = dev.is_cpu() ? 3 : 50;
