@@ -14,6 +14,7 @@
 
 #include "alexnet/data.h"
 #include "alexnet/packed.h"
+#include "alexnet/synth_jpeg.h"
 #include "image_fixtures.h"
 #include "run_binary.h"
 
@@ -142,6 +143,40 @@ TEST_F(BenchLoader, RefusesWhatIsNotAPackedJpegSet) {
       {"--loader-images", "not in range 1 to"});
   expect_refused(test::run({"alexnet-bench", "--loader-images", "5"}, dir_.string()),
                  {"requires --loader"});
+}
+
+// --input: the whole input path per thread count. A JPEG tree of full-size photos (made with
+// synth-jpeg) also gets the columns without DCT scaling; a packed set does not.
+TEST_F(BenchLoader, InputTableHasARowPerThreadCount) {
+  const std::string tree = (dir_ / "tree").string();
+  write_synthetic_jpeg_tree({tree, 2, 2, 3, 2});
+  const auto r = test::run({"alexnet-bench", "--input", tree, "--threads", "1,2", "--input-images",
+                            "4", "--set", "data.batch_size=2"},
+                           dir_.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("| threads | pipeline images/s | without DCT scaling | DCT gain | raw "
+                       "tjDecompress images/s | pipeline / raw | scaling vs 1 thread |"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("(JPEG tree), 4 images per run"), std::string::npos) << r.out;
+  for (const int threads : {1, 2}) {
+    const auto cells = row(r.out, threads);
+    ASSERT_EQ(cells.size(), 7u) << "no row for " << threads << " threads:\n" << r.out;
+    for (size_t c = 1; c < cells.size(); ++c) EXPECT_TRUE(positive(cells[c])) << cells[c];
+  }
+  EXPECT_EQ(row(r.out, 1)[6], "1.00");
+
+  const std::string packed = make_packed(dir_.string(), false);
+  const auto p = test::run({"alexnet-bench", "--input", packed, "--threads", "1", "--input-images",
+                            "8", "--set", "data.image_size=64", "--set", "data.crop=56"},
+                           dir_.string());
+  ASSERT_EQ(p.exit_code, 0) << p.out << p.err;
+  EXPECT_NE(p.out.find("(packed), 8 images per run"), std::string::npos) << p.out;
+  EXPECT_EQ(row(p.out, 1).size(), 5u) << p.out;
+
+  expect_refused(
+      test::run({"alexnet-bench", "--input", (dir_ / "missing").string()}, dir_.string()),
+      {"--input", "missing", "not a directory"});
 }
 
 }  // namespace
