@@ -38,6 +38,7 @@ struct Config {
     int image_size = 256;  // stored image side S (crops are taken from S x S)
     int crop = 0;          // crop side; 0 = model.input_size
     int workers = 4;
+    int prefetch = 2;  // batches decoding ahead of the one training
     // Decode a JPEG at the smallest scale M/8 that keeps its shorter side >= image_size
     // (libjpeg-turbo's DCT scaling: 2-4x fewer pixels for ImageNet photos), then resize as usual.
     bool dct_scaling = true;

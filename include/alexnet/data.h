@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,13 @@ class BatchLoader {
   // Stages samples indices[0..n) and fills labels; returns the bad files met (each is also
   // remembered, so that later batches skip it without reading it again).
   std::vector<BadSample> decode(const int64_t* indices, int n, int32_t* labels);
+  // The same one image at a time, for a pool of decode threads that moves on across batches
+  // (src/train/prefetch.h): begin_batch(n) first; then decode_one(slot, index, ...) for every
+  // slot in [0, n), from any threads, each slot once, which stages the sample `index` (or the
+  // next good one) and appends the bad files it met to `bad`; end_batch(n) after the last.
+  void begin_batch(int n);
+  void decode_one(int slot, int64_t index, int32_t* label, std::vector<BadSample>& bad);
+  void end_batch(int n);
   // Stages an image decoded elsewhere, (S, S, 3), into slot `slot` (alexnet-predict's files).
   void stage(int slot, const uint8_t* image);
   // A GPU loader: starts copying the staged batch to the device (augment() does it otherwise).
@@ -135,6 +143,7 @@ class BatchLoader {
   mutable bool uploaded_ = false;           // the GPU copy is the staged batch
   std::vector<int64_t> staged_index_;       // the sample actually staged in each slot
   std::vector<char> known_bad_;             // per sample index: skipped before
+  std::mutex known_bad_mutex_;              // decode_one runs on many threads
 };
 
 // The centre crop of an S x S image.

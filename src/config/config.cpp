@@ -119,7 +119,13 @@ std::vector<KeySpec> make_key_table() {
   k.push_back({.key = "data.workers",
                .field = ALEXNET_FIELD(data.workers),
                .range = kAtLeast1,
-               .meaning = "threads decoding and augmenting images"});
+               .meaning = "threads decoding images: a pool for the whole run that takes images "
+                          "one at a time, across batches"});
+  k.push_back({.key = "data.prefetch",
+               .field = ALEXNET_FIELD(data.prefetch),
+               .range = kAtLeast1,
+               .meaning = "batches decoded ahead of the one training (each a staging buffer: "
+                          "pinned host memory on a GPU)"});
   k.push_back({.key = "data.dct_scaling",
                .field = ALEXNET_FIELD(data.dct_scaling),
                .meaning = "decode a JPEG at the smallest scale M/8 (libjpeg-turbo's DCT "

@@ -73,48 +73,60 @@ BatchLoader::BatchLoader(const DataSource& source, const DataStats& stats, const
 BatchLoader::~BatchLoader() = default;
 
 std::vector<BadSample> BatchLoader::decode(const int64_t* indices, int n, int32_t* labels) {
+  begin_batch(n);
+  std::mutex mutex;
+  std::vector<BadSample> bad;
+  parallel_for(n, config_.data.workers, [&](int64_t i) {
+    std::vector<BadSample> met;
+    decode_one(static_cast<int>(i), indices[i], labels + i, met);
+    if (met.empty()) return;
+    std::lock_guard lock(mutex);
+    bad.insert(bad.end(), met.begin(), met.end());
+  });
+  end_batch(n);
+  std::sort(bad.begin(), bad.end(),
+            [](const BadSample& a, const BadSample& b) { return a.index < b.index; });
+  return bad;
+}
+
+void BatchLoader::begin_batch(int n) {
   if (n > capacity_) throw std::logic_error("batch larger than the loader's capacity");
-  const size_t image_bytes = static_cast<size_t>(3) * size_ * size_;
-  const int64_t count = source_.size();
 #ifdef ALEXNET_HAVE_CUDA
   if (stage_) stage_->wait_host_free();  // the last upload may still read the staged images
 #endif
   uploaded_ = false;
   staged_count_ = 0;
-  std::mutex mutex;
-  std::vector<BadSample> bad;
-  bool nothing_decodes = false;
-  // known_bad_ is shared by the workers: read and written under the lock, and a file two
-  // workers both found bad (two slots walking onto it) is reported once.
-  auto known_bad = [&](int64_t index) {
-    std::lock_guard lock(mutex);
-    return known_bad_[static_cast<size_t>(index)] != 0;
+}
+
+void BatchLoader::decode_one(int slot, int64_t index, int32_t* label, std::vector<BadSample>& bad) {
+  const size_t image_bytes = static_cast<size_t>(3) * size_ * size_;
+  const int64_t count = source_.size();
+  // known_bad_ is shared by the threads: read and written under the lock, and a file two
+  // threads both found bad (two slots walking onto it) is reported once.
+  auto known_bad = [&](int64_t i) {
+    std::lock_guard lock(known_bad_mutex_);
+    return known_bad_[static_cast<size_t>(i)] != 0;
   };
-  parallel_for(n, config_.data.workers, [&](int64_t i) {
-    // Walk forward in dataset order past bad samples: deterministic, whoever runs it.
-    int64_t index = indices[i];
-    for (int64_t tries = 0; tries < count; ++tries, index = (index + 1) % count) {
-      if (known_bad(index)) continue;
-      try {
-        labels[i] = source_.load(index, staged_ + static_cast<size_t>(i) * image_bytes);
-        staged_index_[static_cast<size_t>(i)] = index;
-        return;
-      } catch (const BadImage& e) {
-        std::lock_guard lock(mutex);
-        if (known_bad_[static_cast<size_t>(index)] == 0) {
-          known_bad_[static_cast<size_t>(index)] = 1;
-          bad.push_back({index, source_.describe(index), e.what()});
-        }
+  // Walk forward in dataset order past bad samples: deterministic, whoever runs it.
+  for (int64_t tries = 0; tries < count; ++tries, index = (index + 1) % count) {
+    if (known_bad(index)) continue;
+    try {
+      *label = source_.load(index, staged_ + static_cast<size_t>(slot) * image_bytes);
+      staged_index_[static_cast<size_t>(slot)] = index;
+      return;
+    } catch (const BadImage& e) {
+      std::lock_guard lock(known_bad_mutex_);
+      if (known_bad_[static_cast<size_t>(index)] == 0) {
+        known_bad_[static_cast<size_t>(index)] = 1;
+        bad.push_back({index, source_.describe(index), e.what()});
       }
     }
-    std::lock_guard lock(mutex);
-    nothing_decodes = true;  // thrown below: an exception must not leave a worker thread
-  });
-  if (nothing_decodes) throw Error("not one image of the dataset could be decoded");
+  }
+  throw Error("not one image of the dataset could be decoded");
+}
+
+void BatchLoader::end_batch(int n) {
   staged_count_ = n;
-  std::sort(bad.begin(), bad.end(),
-            [](const BadSample& a, const BadSample& b) { return a.index < b.index; });
-  return bad;
 }
 
 void BatchLoader::stage(int slot, const uint8_t* image) {

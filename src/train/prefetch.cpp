@@ -1,15 +1,30 @@
 #include "src/train/prefetch.h"
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace alexnet {
 
 Prefetcher::Prefetcher(const DataSource& data, const DataStats& stats, const Config& config,
                        int batch, int64_t batches_per_epoch, Device device)
     : data_(data), config_(config), batch_(batch), batches_per_epoch_(batches_per_epoch) {
-  for (int s = 0; s < 2; ++s) {
-    loaders_[static_cast<size_t>(s)] =
-        std::make_unique<BatchLoader>(data, stats, config, batch, device);
-    labels_[static_cast<size_t>(s)].resize(static_cast<size_t>(batch));
+  // One batch with the model, data.prefetch decoding ahead.
+  slots_.resize(static_cast<size_t>(config.data.prefetch) + 1);
+  for (Slot& s : slots_) {
+    s.loader = std::make_unique<BatchLoader>(data, stats, config, batch, device);
+    s.labels.resize(static_cast<size_t>(batch));
   }
+  for (int t = 0; t < config.data.workers; ++t) threads_.emplace_back([this] { work(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+    jobs_.clear();
+  }
+  job_ready_.notify_all();
+  threads_.clear();  // joins
 }
 
 const std::vector<int64_t>& Prefetcher::order(int epoch) {
@@ -19,36 +34,103 @@ const std::vector<int64_t>& Prefetcher::order(int epoch) {
   return it->second;
 }
 
-void Prefetcher::start(int epoch, int64_t batch, int slot) {
+size_t Prefetcher::free_slot() const {
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (i != held_ && std::find(queued_.begin(), queued_.end(), i) == queued_.end()) return i;
+  throw std::logic_error("Prefetcher: no free staging buffer");
+}
+
+void Prefetcher::queue_batch(int epoch, int64_t batch) {
+  const size_t slot = free_slot();
+  Slot& s = slots_[slot];
+  s.loader->begin_batch(batch_);
+  s.epoch = epoch;
+  s.batch = batch;
+  s.pending = batch_;
+  s.ready = false;
+  s.bad.clear();
+  s.error = nullptr;
   const int64_t* indices = order(epoch).data() + batch * batch_;
-  BatchLoader* loader = loaders_[static_cast<size_t>(slot)].get();
-  int32_t* labels = labels_[static_cast<size_t>(slot)].data();
-  const int n = batch_;
-  pending_ = std::async(std::launch::async, [loader, indices, labels, n] {
-    auto bad = loader->decode(indices, n, labels);
-    loader->upload();  // a GPU loader's copy overlaps the step still running
-    return bad;
-  });
-  pending_epoch_ = epoch;
-  pending_batch_ = batch;
-  pending_slot_ = slot;
+  for (int i = 0; i < batch_; ++i) jobs_.push_back({slot, i, indices[i]});
+  queued_.push_back(slot);
+  job_ready_.notify_all();
+}
+
+void Prefetcher::work() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    job_ready_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+    if (stopping_) return;
+    const Job job = jobs_.front();
+    jobs_.pop_front();
+    Slot& s = slots_[job.slot];
+    ++s.in_flight;
+    lock.unlock();
+    std::vector<BadSample> bad;
+    std::exception_ptr error;
+    try {
+      s.loader->decode_one(job.position, job.index, &s.labels[static_cast<size_t>(job.position)],
+                           bad);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    s.bad.insert(s.bad.end(), bad.begin(), bad.end());
+    if (error && !s.error) s.error = error;
+    if (--s.pending == 0) {
+      // The batch's last image: the batch is complete. A GPU loader's copy starts now,
+      // overlapping the step still running.
+      lock.unlock();
+      error = nullptr;
+      try {
+        s.loader->end_batch(batch_);
+        if (!s.error) s.loader->upload();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      if (error && !s.error) s.error = error;
+      s.ready = true;
+    }
+    if (--s.in_flight == 0) batch_ready_.notify_all();
+  }
 }
 
 Prefetcher::Batch Prefetcher::get(int epoch, int64_t batch, bool more) {
-  if (!(pending_.valid() && pending_epoch_ == epoch && pending_batch_ == batch))
-    start(epoch, batch, pending_.valid() ? 1 - pending_slot_ : 0);  // (a resumed or first batch)
-  const int slot = pending_slot_;
-  std::vector<BadSample> bad = pending_.get();  // rethrows what the decode threw
-  // Orders of finished epochs are no longer needed.
+  std::unique_lock lock(mutex_);
+  held_ = SIZE_MAX;  // the caller is done with the batch it held
+  // Another batch than the one decoding first (the first call, a resumed run): what was queued is
+  // dropped, once the images being decoded for it are done (they write into its buffers).
+  if (!queued_.empty() &&
+      (slots_[queued_.front()].epoch != epoch || slots_[queued_.front()].batch != batch)) {
+    jobs_.clear();
+    batch_ready_.wait(lock, [&] {
+      return std::all_of(slots_.begin(), slots_.end(),
+                         [](const Slot& s) { return s.in_flight == 0; });
+    });
+    queued_.clear();
+  }
+  if (queued_.empty()) queue_batch(epoch, batch);
+  const size_t slot = queued_.front();
+  Slot& s = slots_[slot];
+  batch_ready_.wait(lock, [&] { return s.ready && s.in_flight == 0; });
+  queued_.pop_front();
+  held_ = slot;
+  if (s.error) std::rethrow_exception(s.error);
+  // The orders of finished epochs are no longer needed (queued images carry their index).
   orders_.erase(orders_.begin(), orders_.lower_bound(epoch));
   if (more) {
-    if (batch + 1 < batches_per_epoch_)
-      start(epoch, batch + 1, 1 - slot);
-    else
-      start(epoch + 1, 0, 1 - slot);
+    int e = queued_.empty() ? epoch : slots_[queued_.back()].epoch;
+    int64_t b = queued_.empty() ? batch : slots_[queued_.back()].batch;
+    while (queued_.size() < slots_.size() - 1) {
+      if (++b == batches_per_epoch_) b = 0, ++e;
+      queue_batch(e, b);
+    }
   }
-  return {*loaders_[static_cast<size_t>(slot)], labels_[static_cast<size_t>(slot)].data(),
-          std::move(bad)};
+  std::vector<BadSample> bad = s.bad;
+  std::sort(bad.begin(), bad.end(),
+            [](const BadSample& x, const BadSample& y) { return x.index < y.index; });
+  return {*s.loader, s.labels.data(), std::move(bad)};
 }
 
 }  // namespace alexnet

@@ -125,6 +125,7 @@ TEST(Config, KeyList) {
       "data.image_size",
       "data.crop",
       "data.workers",
+      "data.prefetch",
       "data.dct_scaling",
       "data.val_labels",
       "data.class_names",

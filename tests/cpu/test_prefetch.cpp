@@ -1,0 +1,147 @@
+// The prefetcher's pool of decode threads, which takes images one at a time across batches:
+// every batch is the same for 1, 2 and 3 threads and for 1 or 3 batches decoded ahead, across
+// epoch boundaries, after a jump to another batch (a resumed run), and with bad files in the
+// set, which are reported in the batch where they were met.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "alexnet/data.h"
+#include "image_fixtures.h"
+#include "run_binary.h"
+#include "src/train/prefetch.h"
+
+namespace alexnet {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Two classes of 7 JPEGs of different sizes (the resize costs differ, so threads finish out of
+// order), and two bad files.
+struct BadTree {
+  std::string root = test::temp_dir("prefetch");
+  BadTree() {
+    uint32_t seed = 1;
+    for (const std::string wnid : {"n01440764", "n02119789"}) {
+      fs::create_directories(root + "/" + wnid);
+      for (int i = 0; i < 7; ++i)
+        test::write_jpeg(root + "/" + wnid + "/" + std::to_string(i) + ".JPEG",
+                         test::test_pattern(40 + 13 * i, 44 + 7 * i, seed++));
+    }
+    std::ofstream(root + "/n01440764/3.JPEG", std::ios::trunc) << "not an image";
+    test::write_truncated_copy(root + "/n02119789/0.JPEG", root + "/n02119789/5.JPEG", 200);
+  }
+};
+
+struct Taken {
+  std::vector<int32_t> labels;
+  std::vector<float> images;
+  std::vector<std::string> bad;
+  bool operator==(const Taken&) const = default;
+};
+
+Config config_of(const BadTree& tree, int workers, int prefetch) {
+  Config c;
+  c.data.source = "folder";
+  c.data.train = tree.root;
+  c.data.image_size = 36;
+  c.data.workers = workers;
+  c.data.prefetch = prefetch;
+  c.model.input_size = 32;
+  c.model.num_classes = 2;
+  return c;
+}
+
+DataStats stats_of() {
+  DataStats stats;
+  stats.size = 36;
+  stats.mean.assign(3 * 36 * 36, 100.0f);
+  stats.eigval = {1, 0.5f, 0.25f};
+  stats.eigvec = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+  return stats;
+}
+
+constexpr int kBatch = 3;  // 14 images: 4 batches an epoch, 2 images left out
+constexpr int kEpochs = 3;
+
+Taken taken_from(const BatchLoader& loader, const int32_t* labels, int epoch) {
+  Tensor out({kBatch, 3, 32, 32});
+  loader.augment_train(kBatch, epoch, out);
+  return {{labels, labels + kBatch}, {out.data<float>(), out.data<float>() + out.numel()}, {}};
+}
+
+// Every batch of kEpochs epochs through the prefetcher, in order, from batch `first` of epoch 0.
+std::vector<Taken> take_all(const BadTree& tree, int workers, int prefetch, int64_t first = 0) {
+  const Config c = config_of(tree, workers, prefetch);
+  const auto source = make_source(c, Split::train);
+  const DataStats stats = stats_of();
+  const int64_t per_epoch = source->size() / kBatch;
+  Prefetcher batches(*source, stats, c, kBatch, per_epoch, Device{});
+  std::vector<Taken> taken;
+  for (int epoch = 0; epoch < kEpochs; ++epoch)
+    for (int64_t b = epoch == 0 ? first : 0; b < per_epoch; ++b) {
+      const auto batch = batches.get(epoch, b, epoch + 1 < kEpochs || b + 1 < per_epoch);
+      Taken t = taken_from(batch.loader, batch.labels, epoch);
+      for (const auto& bad : batch.bad) t.bad.push_back(fs::path(bad.path).filename().string());
+      taken.push_back(std::move(t));
+    }
+  return taken;
+}
+
+// The same batches without the prefetcher: each epoch's order, decoded batch by batch.
+std::vector<Taken> take_directly(const BadTree& tree) {
+  const Config c = config_of(tree, 1, 1);
+  const auto source = make_source(c, Split::train);
+  const DataStats stats = stats_of();
+  BatchLoader loader(*source, stats, c, kBatch);
+  std::vector<int32_t> labels(kBatch);
+  std::vector<Taken> taken;
+  for (int epoch = 0; epoch < kEpochs; ++epoch) {
+    const auto order = epoch_order(c.seed, epoch, source->size());
+    for (int64_t b = 0; b < source->size() / kBatch; ++b) {
+      loader.decode(order.data() + b * kBatch, kBatch, labels.data());
+      taken.push_back(taken_from(loader, labels.data(), epoch));
+    }
+  }
+  return taken;
+}
+
+TEST(Prefetcher, BatchesDoNotDependOnThreadsOrDepth) {
+  const BadTree tree;
+  const auto reference = take_directly(tree);
+  ASSERT_EQ(reference.size(), 12u);
+  for (const auto& [workers, prefetch] :
+       {std::pair{1, 1}, {2, 1}, {3, 1}, {1, 3}, {2, 3}, {3, 3}}) {
+    SCOPED_TRACE(std::to_string(workers) + " threads, " + std::to_string(prefetch) + " ahead");
+    const auto taken = take_all(tree, workers, prefetch);
+    ASSERT_EQ(taken.size(), reference.size());
+    // Both bad files are met in the first epoch and reported with the batch that met them.
+    std::vector<std::string> bad;
+    for (size_t i = 0; i < 4; ++i) bad.insert(bad.end(), taken[i].bad.begin(), taken[i].bad.end());
+    std::sort(bad.begin(), bad.end());
+    EXPECT_EQ(bad, (std::vector<std::string>{"3.JPEG", "5.JPEG"}));
+    for (size_t i = 0; i < taken.size(); ++i) {
+      EXPECT_EQ(taken[i].labels, reference[i].labels) << "batch " << i;
+      EXPECT_EQ(taken[i].images, reference[i].images) << "batch " << i;
+    }
+  }
+}
+
+TEST(Prefetcher, AJumpToAnotherBatchGivesThatBatch) {
+  // Starting at batch 2 of epoch 0, as a resumed run does: the same batches from there on.
+  const BadTree tree;
+  const auto all = take_directly(tree);
+  const auto from_two = take_all(tree, 2, 2, 2);
+  ASSERT_EQ(from_two.size(), all.size() - 2);
+  for (size_t i = 0; i < from_two.size(); ++i) {
+    EXPECT_EQ(from_two[i].labels, all[i + 2].labels) << "batch " << i;
+    EXPECT_EQ(from_two[i].images, all[i + 2].images) << "batch " << i;
+  }
+}
+
+}  // namespace
+}  // namespace alexnet
