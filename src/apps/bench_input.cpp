@@ -18,6 +18,7 @@
 #include "alexnet/image.h"
 #include "alexnet/packed.h"
 #include "alexnet/tensor.h"
+#include "src/train/prefetch.h"
 
 namespace alexnet {
 namespace {
@@ -47,23 +48,18 @@ DataStats neutral_stats(int size) {
   return s;
 }
 
-// What a training step waits on, batch by batch: decode into the loader's staging buffer on
-// data.workers threads, then augment into the float batch. Bad files are replaced, as in training.
-double pipeline_rate(const DataSource& source, Config config, int threads,
-                     const std::vector<int64_t>& indices) {
+// What training does for its first `batches` batches: the prefetcher's pool of data.workers
+// threads decodes data.prefetch batches ahead while this thread augments each batch into the
+// float input, as the trainer does before its step. Bad files are replaced, as in training.
+double pipeline_rate(const DataSource& source, Config config, int threads, int64_t batches) {
   config.data.workers = threads;
   const int batch = config.data.batch_size;
   const DataStats stats = neutral_stats(source.image_size());
-  BatchLoader loader(source, stats, config, batch);
   Tensor out({batch, 3, config.crop(), config.crop()}, DType::f32);
-  std::vector<int32_t> labels(static_cast<size_t>(batch));
-  return best_rate(static_cast<int64_t>(indices.size()), [&] {
-    for (size_t start = 0; start < indices.size(); start += static_cast<size_t>(batch)) {
-      const int n =
-          static_cast<int>(std::min<size_t>(static_cast<size_t>(batch), indices.size() - start));
-      loader.decode(indices.data() + start, n, labels.data());
-      loader.augment_train(n, 0, out);
-    }
+  return best_rate(batches * batch, [&] {
+    Prefetcher prefetcher(source, stats, config, batch, source.size() / batch, Device{});
+    for (int64_t b = 0; b < batches; ++b)
+      prefetcher.get(0, b, b + 1 < batches).loader.augment_train(batch, 0, out);
   });
 }
 
@@ -114,11 +110,15 @@ void bench_input(const std::string& path, const std::vector<int>& threads, int64
     full_decode = make_source(off, Split::train);
   }
 
-  // Samples spread evenly over the set (a tree is sorted by class), read into memory for the
+  // The first batches of epoch 0, as training takes them; their files read into memory for the
   // raw decode.
-  const int64_t count = std::min(images, source->size());
-  std::vector<int64_t> indices(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) indices[static_cast<size_t>(i)] = i * source->size() / count;
+  const int B = config.data.batch_size;
+  const int64_t batches = std::min(images, source->size()) / B;
+  if (batches < 1)
+    throw Error("--input: fewer images than one batch of data.batch_size = " + std::to_string(B));
+  const int64_t count = batches * B;
+  std::vector<int64_t> indices = epoch_order(config.seed, 0, source->size());
+  indices.resize(static_cast<size_t>(count));
   std::vector<std::vector<uint8_t>> jpegs;
   double bytes = 0;
   for (const int64_t i : indices) {
@@ -139,21 +139,22 @@ void bench_input(const std::string& path, const std::vector<int>& threads, int64
   std::printf("|---:|---:|%s---:|---:|---:|\n", full_decode ? "---:|---:|" : "");
   double one = 0;
   for (const int t : threads) {
-    const double pipeline = pipeline_rate(*source, config, t, indices);
+    const double pipeline = pipeline_rate(*source, config, t, batches);
     const double raw = raw_decode_rate(jpegs, t);
     if (one == 0) one = pipeline / t;
     std::string unscaled;
     if (full_decode) {
-      const double off = pipeline_rate(*full_decode, config, t, indices);
+      const double off = pipeline_rate(*full_decode, config, t, batches);
       unscaled = fmt::format(" {:.0f} | {:.2f} |", off, pipeline / off);
     }
     std::printf("| %d | %.0f |%s %.0f | %.2f | %.2f |\n", t, pipeline, unscaled.c_str(), raw,
                 pipeline / raw, pipeline / (one * t));
   }
   std::printf(
-      "\npipeline: BatchLoader::decode (read, decode%s, resize to %d, into the batch buffer) and "
-      "augment_train (crop, flip, PCA lighting, mean, to F32) on the CPU, batch by batch, on "
-      "data.workers threads. raw: tjDecompress2 of the same bytes, already in memory, to RGB at "
+      "\npipeline: the first batches of epoch 0 as training takes them: the prefetcher's "
+      "data.workers threads read, decode%s and resize to %d into the staging buffers, "
+      "data.prefetch batches ahead, while augment_train (crop, flip, PCA lighting, mean, to F32) "
+      "runs on the CPU. raw: tjDecompress2 of the same files' bytes, already in memory, to RGB at "
       "full size, on as many threads. Scaling: images/s per thread against one thread's.\n",
       full_decode ? " at the DCT scale" : "", config.data.image_size);
 }

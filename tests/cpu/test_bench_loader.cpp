@@ -167,9 +167,10 @@ TEST_F(BenchLoader, InputTableHasARowPerThreadCount) {
   EXPECT_EQ(row(r.out, 1)[6], "1.00");
 
   const std::string packed = make_packed(dir_.string(), false);
-  const auto p = test::run({"alexnet-bench", "--input", packed, "--threads", "1", "--input-images",
-                            "8", "--set", "data.image_size=64", "--set", "data.crop=56"},
-                           dir_.string());
+  const auto p = test::run(
+      {"alexnet-bench", "--input", packed, "--threads", "1", "--input-images", "8", "--set",
+       "data.image_size=64", "--set", "data.crop=56", "--set", "data.batch_size=4"},
+      dir_.string());
   ASSERT_EQ(p.exit_code, 0) << p.out << p.err;
   EXPECT_NE(p.out.find("(packed), 8 images per run"), std::string::npos) << p.out;
   EXPECT_EQ(row(p.out, 1).size(), 5u) << p.out;
