@@ -1,5 +1,8 @@
 #include "src/train/prefetch.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -57,6 +60,11 @@ void Prefetcher::queue_batch(int epoch, int64_t batch) {
 }
 
 void Prefetcher::work() {
+  // Decoding runs ahead of the model, so it can yield: one nice level down, it takes the cores
+  // the training step leaves idle instead of preempting one of the step's threads (whose share
+  // of a statically partitioned op then holds up the others). When it falls behind, the step
+  // waits for it and its threads have the cores anyway. (Linux: a thread's own nice value.)
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), getpriority(PRIO_PROCESS, 0) + 1);
   std::unique_lock lock(mutex_);
   for (;;) {
     job_ready_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
