@@ -28,6 +28,12 @@ struct Config {
     double noise = 40.0;  // std of the per-pixel noise, 0-255 scale
     bool operator==(const Synthetic&) const = default;
   };
+  // data.order: quasi_random: how a packed set is read (see epoch_order_for in data.h).
+  struct QuasiRandom {
+    int chunk = 256;  // consecutive packed images read as one block (~7 MB of 256^2 JPEGs)
+    int window = 32;  // chunks whose images are shuffled together (~8 k images in the cache)
+    bool operator==(const QuasiRandom&) const = default;
+  };
   struct Data {
     std::string source = "synthetic";  // folder | packed | synthetic
     std::string train;                 // dataset paths (folder / packed sources)
@@ -42,6 +48,11 @@ struct Config {
     // Decode a JPEG at the smallest scale M/8 that keeps its shorter side >= image_size
     // (libjpeg-turbo's DCT scaling: 2-4x fewer pixels for ImageNet photos), then resize as usual.
     bool dct_scaling = true;
+    // random: every epoch a uniform permutation (one read per image, anywhere in the data).
+    // quasi_random (packed sets only): chunks of consecutive packed images in a random order,
+    // images shuffled within a window of chunks, so data larger than RAM is read in large blocks.
+    std::string order = "random";
+    QuasiRandom quasi_random;
     std::string stats;   // safetensors with data.mean / data.pca_*; empty = computed at start
     double scale = 1.0;  // input = (pixel - mean) * scale
     Synthetic synthetic;

@@ -41,6 +41,10 @@ class DataSource {
   virtual std::string describe(int64_t index) const {
     return std::string("#").append(std::to_string(index));
   }
+  // Read-ahead advice: samples [first, first + count) will be loaded soon. A packed source has
+  // the kernel read their bytes as one block (posix_fadvise WILLNEED), so that the loads that
+  // follow find them in the page cache; other sources ignore it.
+  virtual void will_load(int64_t /*first*/, int64_t /*count*/) const {}
 };
 
 enum class Split { train, val };
@@ -83,8 +87,20 @@ void save_stats(const std::string& path, const DataStats& stats);
 DataStats stats_from(const SafetensorsFile& file, const std::string& origin);
 std::vector<SafetensorsView> stats_views(const DataStats& stats);
 
-// The epoch's order: a permutation of [0, size) from (seed, epoch).
+// A uniform permutation of [0, size) drawn from Philox (seed, counter, stream): the same on every
+// machine. (rng_streams.h lists the streams.)
+std::vector<int64_t> random_permutation(uint64_t seed, int counter, uint32_t stream,
+                                        int64_t size);
+// The epoch's order: a uniform permutation of [0, size) from (seed, epoch).
 std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size);
+// A permutation of [0, size) for data read in blocks: [0, size) cut into chunks of `chunk`
+// consecutive indices (the last may be shorter), the chunks in an order drawn from (seed, epoch),
+// and the indices of every `window` consecutive chunks of that order shuffled together. Every
+// index once per epoch; a window's indices come from its `window` chunks only.
+std::vector<int64_t> quasi_random_order(uint64_t seed, int epoch, int64_t size, int64_t chunk,
+                                        int64_t window);
+// The training order data.order names, for a training set of `size` samples.
+std::vector<int64_t> training_order(const Config& config, int epoch, int64_t size);
 
 // Turns dataset samples into network input. decode() loads a batch of uint8 images in parallel
 // into a staging buffer; a bad file is skipped and the next good sample in dataset order takes

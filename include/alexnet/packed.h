@@ -7,7 +7,11 @@
 //   shard-NNNNN.safetensors  that shard's index, written once the shard is complete (resume)
 //   index.safetensors        the whole index (written last): I64 offset, I64 size, I32 shard,
 //                            I32 label per sample; metadata: format "alexnet-packed/1", classes,
-//                            class names, image size, encoding, counts
+//                            class names, image size, encoding, order, counts
+//
+// By default the samples are packed in a random order (a fixed permutation of the source), not
+// the source's class by class order: then any run of consecutive packed images is a random
+// sample of the data, which data.order: quasi_random needs to read the data in large blocks.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,7 @@ struct PackOptions {
   bool raw = false;  // store raw (S, S, 3) pixels instead of JPEG
   int64_t images_per_shard = 5000;
   int workers = 4;
+  bool shuffle = true;  // pack in a fixed random order; false: the source's order
 };
 
 struct PackReport {
@@ -45,6 +50,11 @@ PackReport pack_source(const DataSource& source, const PackOptions& options,
 class PackedDataSource : public DataSource {
  public:
   virtual bool raw() const = 0;  // raw (S, S, 3) pixels rather than JPEG files
+  // Packed in a random order (so that consecutive samples are a random sample of the data)
+  // rather than in the source's order (class by class, for a JPEG tree).
+  virtual bool shuffled() const = 0;
+  // The index in the packed source of sample `index` (its position in the packed set).
+  virtual int64_t source_index(int64_t index) const = 0;
   // Sample `index`'s stored bytes, as load() reads them before decoding. Throws BadImage when
   // they cannot be read.
   virtual std::vector<uint8_t> stored_bytes(int64_t index) const = 0;

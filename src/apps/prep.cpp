@@ -246,6 +246,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   pack->add_flag("--raw", pack_options.raw, "store raw pixels instead of JPEG");
+  std::string pack_order = "shuffled";
+  pack->add_option("--order", pack_order,
+                   "shuffled: a fixed random order, so that consecutive images are a random "
+                   "sample (data.order: quasi_random needs it); source: the source's order")
+      ->check(CLI::IsMember({"shuffled", "source"}))
+      ->capture_default_str();
   pack->add_option("--shard-images", pack_options.images_per_shard, "images per shard file")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}))
       ->capture_default_str();
@@ -292,7 +298,10 @@ int main(int argc, char** argv) {
     if (*plot) return run_plot(plot_dir, plot_checkpoint, plot_out);
     if (*stats) return run_stats(common, images);
     if (*verify) return run_verify(common, split);
-    if (*pack) return run_pack(common, pack_split, pack_options);
+    if (*pack) {
+      pack_options.shuffle = pack_order == "shuffled";
+      return run_pack(common, pack_split, pack_options);
+    }
     if (*synth_jpeg) {
       const SynthJpegSummary s = write_synthetic_jpeg_tree(synth);
       std::printf(

@@ -132,6 +132,13 @@ std::vector<KeySpec> make_key_table() {
                           "scaling) that keeps its shorter side >= data.image_size, then resize "
                           "as usual: 2-4x fewer pixels decoded for full-size photos, about 2 grey "
                           "levels (mean) from the full decode"});
+  k.push_back({.key = "data.order",
+               .field = ALEXNET_FIELD(data.order),
+               .choices = {"random", "quasi_random"},
+               .meaning = "training order of each epoch: random (a uniform permutation, one read "
+                          "per image anywhere in the data) or quasi_random (packed sets: chunks of "
+                          "consecutive images in random order, images shuffled within a window of "
+                          "chunks, each chunk read as one block; for data larger than RAM)"});
   k.push_back({.key = "data.val_labels",
                .field = ALEXNET_FIELD(data.val_labels),
                .meaning = "labels of a flat val folder: Kaggle's LOC_val_solution.csv or "
@@ -147,6 +154,15 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(data.scale),
                .range = kPositive,
                .meaning = "input = (pixel - mean) * scale"});
+  k.push_back({.key = "data.quasi_random.chunk",
+               .field = ALEXNET_FIELD(data.quasi_random.chunk),
+               .range = kAtLeast1,
+               .meaning = "quasi_random: consecutive packed images read as one block"});
+  k.push_back({.key = "data.quasi_random.window",
+               .field = ALEXNET_FIELD(data.quasi_random.window),
+               .range = kAtLeast1,
+               .meaning = "quasi_random: chunks whose images are shuffled together (window * chunk "
+                          "images are in the page cache at once)"});
   k.push_back({.key = "data.synthetic.train_images",
                .field = ALEXNET_FIELD(data.synthetic.train_images),
                .range = kAtLeast1,
@@ -808,6 +824,13 @@ void check_consistency(const Loader& ld) {
     fail_for({"data.crop", "model.input_size", "data.image_size", "data.source"},
              crop + " must not exceed data.image_size = " + std::to_string(c.data.image_size));
   }
+
+  if (c.data.order == "quasi_random" && c.data.source != "packed")
+    fail_for({"data.order", "data.source"},
+             "data.order = quasi_random reads a packed set block by block, but data.source = " +
+                 c.data.source +
+                 " (pack the data with alexnet-prep pack and use data.source = packed, or use "
+                 "data.order = random)");
 
   for (const StageSide& side : stage_sides(m)) {
     if (side.out < 1) {

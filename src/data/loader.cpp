@@ -5,29 +5,13 @@
 #include "alexnet/data.h"
 #include "alexnet/error.h"
 #include "alexnet/image.h"
-#include "alexnet/rng_streams.h"
 #include "alexnet/thread_pool.h"
 #include "kernels/augment.cuh"
-#include "kernels/philox.cuh"
 #ifdef ALEXNET_HAVE_CUDA
 #include "src/cuda/input_stage.h"
 #endif
 
 namespace alexnet {
-
-// Fisher-Yates driven by Philox keyed on (seed, epoch): the same order on every machine.
-std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size) {
-  std::vector<int64_t> order(static_cast<size_t>(size));
-  for (int64_t i = 0; i < size; ++i) order[static_cast<size_t>(i)] = i;
-  for (int64_t i = size - 1; i > 0; --i) {
-    const auto bits = kernels::philox_draw(seed, static_cast<uint64_t>(epoch), rng::kShuffle,
-                                           static_cast<uint32_t>(i));
-    // 64 random bits modulo i+1: the bias is below 2^-32 for any real dataset.
-    const uint64_t r = (uint64_t{bits.v[0]} << 32 | bits.v[1]) % static_cast<uint64_t>(i + 1);
-    std::swap(order[static_cast<size_t>(i)], order[r]);
-  }
-  return order;
-}
 
 AugmentSample center_crop(int size, int crop) {
   AugmentSample s;

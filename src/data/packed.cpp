@@ -3,11 +3,11 @@
 //
 // Format decisions:
 //  * shard-NNNNN.safetensors holds I64 `sample` (source index), I64 `offset`, I64 `size` and
-//    I32 `label` for the good samples of the shard, and in its metadata the shard's range
-//    (`first`, `count`), the .bin's length (`bytes`), the bad samples (`bad`: "index TAB path TAB
-//    reason" lines), a hash of the source's sample names (`source`) and `options`: everything
-//    that changes the bytes (encoding, quality, image size, images per shard, source size, a
-//    hash of the classes). A shard is reused only when all of these match and its .bin has the
+//    I32 `label` for the good samples of the shard, and in its metadata the shard's range of
+//    positions in the pack's order (`first`, `count`), the .bin's length (`bytes`), the bad
+//    samples (`bad`: "index TAB path TAB reason" lines, by source index), a hash of the source's
+//    sample names (`source`) and `options`: everything that changes the bytes (encoding,
+//    quality, image size, images per shard, source size, a hash of the classes, the order). A shard is reused only when all of these match and its .bin has the
 //    recorded length; otherwise it is packed again (rewritten, not refused), so a resume with
 //    other options silently redoes the shards that differ and the result never mixes options.
 //  * A .bin is written under shard-NNNNN.bin.tmp, fsynced and renamed before its index is
@@ -16,6 +16,10 @@
 //  * index.safetensors also holds I64 `sample` (each packed sample's index in the source) and
 //    metadata `count`, `shards`, `images_per_shard`, `source_size` and `bad`; readers need only
 //    the tensors and keys that packed.h lists.
+//  * A shuffled pack writes the source's samples in the order of a permutation drawn from a
+//    fixed seed (rng::kPackOrder): shard s holds the samples at positions [s * per_shard, ...) of
+//    that order, so that packing stays resumable shard by shard. Index metadata `order` is
+//    "shuffled" or "source"; a pack without it (written before packs were shuffled) is "source".
 //  * Original file paths are not stored (ImageNet's would approach the 100 MB header limit);
 //    describe() names the shard and the packed index.
 #include "alexnet/packed.h"
@@ -32,12 +36,14 @@
 #include <exception>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <stdexcept>
 
 #include "alexnet/error.h"
 #include "alexnet/file_io.h"
 #include "alexnet/image.h"
+#include "alexnet/rng_streams.h"
 #include "alexnet/safetensors.h"
 #include "alexnet/thread_pool.h"
 
@@ -208,12 +214,21 @@ class Packer {
       throw Error("pack: JPEG quality must be 1..100, not " + std::to_string(options.quality));
     Fnv classes;
     for (const auto& c : source.classes()) classes.add(c);
+    if (options.shuffle) {
+      order_ = random_permutation(0, 0, rng::kPackOrder, source.size());
+    } else {
+      order_.resize(static_cast<size_t>(source.size()));
+      std::iota(order_.begin(), order_.end(), int64_t{0});
+    }
     options_key_ = std::string("encoding=") + (options.raw ? "raw" : "jpeg") +
                    " quality=" + std::to_string(quality()) +
                    " image_size=" + std::to_string(source.image_size()) +
                    " images_per_shard=" + std::to_string(options.images_per_shard) +
-                   " source_size=" + std::to_string(source.size()) + " classes=" + classes.hex();
+                   " source_size=" + std::to_string(source.size()) + " classes=" + classes.hex() +
+                   " order=" + order_name();
   }
+
+  const char* order_name() const { return options_.shuffle ? "shuffled" : "source"; }
 
   int quality() const { return options_.raw ? 0 : options_.quality; }
 
@@ -235,7 +250,7 @@ class Packer {
     for (int64_t s = 0; s < shards; ++s) {
       ShardPlan plan{s, s * per, std::min(per, n - s * per), {}};
       Fnv names;
-      for (int64_t i = plan.first; i < plan.first + plan.count; ++i) names.add(source_.describe(i));
+      for (int64_t p = plan.first; p < plan.first + plan.count; ++p) names.add(source_.describe(at(p)));
       plan.source_hash = names.hex();
       ShardIndex& index = indexes[static_cast<size_t>(s)];
       if (auto kept = reusable(plan)) {
@@ -249,11 +264,16 @@ class Packer {
     }
     remove_stale(shards);
     write_index(indexes, report);
+    std::sort(report.bad.begin(), report.bad.end(),
+              [](const BadSample& a, const BadSample& b) { return a.index < b.index; });
     if (progress) progress(n, n);
     return report;
   }
 
  private:
+  // The source index packed at position p.
+  int64_t at(int64_t p) const { return order_[static_cast<size_t>(p)]; }
+
   fs::path shard_path(int64_t shard, const char* ext) const {
     return dir_ / (shard_stem(shard) + ext);
   }
@@ -292,12 +312,20 @@ class Packer {
     int64_t end = 0;
     for (int64_t k = 0; k < m; ++k) {
       const auto j = static_cast<size_t>(k);
-      if ((*offset)[j] != end || (*size)[j] <= 0 || (*sample)[j] < plan.first ||
-          (*sample)[j] >= plan.first + plan.count)
-        return std::nullopt;
+      if ((*offset)[j] != end || (*size)[j] <= 0) return std::nullopt;
       end += (*size)[j];
     }
     if (end != *bytes) return std::nullopt;
+    // The good and the bad samples, merged, are exactly the shard's planned samples in order.
+    size_t good = 0, skipped = 0;
+    for (int64_t p = plan.first; p < plan.first + plan.count; ++p) {
+      if (good < sample->size() && (*sample)[good] == at(p))
+        ++good;
+      else if (skipped < bad->size() && (*bad)[skipped].index == at(p))
+        ++skipped;
+      else
+        return std::nullopt;
+    }
     const auto bin_size = fs::file_size(shard_path(plan.shard, ".bin"), ec);
     if (ec || bin_size != static_cast<uintmax_t>(*bytes)) return std::nullopt;
     for (auto& b : *bad) b.path = source_.describe(b.index);  // as a fresh pack would report it
@@ -357,7 +385,7 @@ class Packer {
       parallel_for(m, workers, [&](int64_t k) {
         Slot& slot = slots[static_cast<size_t>(k)];
         try {
-          encode(plan.first + start + k, slot);
+          encode(at(plan.first + start + k), slot);
         } catch (...) {  // a throw would end a worker thread, and the program with it
           slot.error = std::current_exception();
         }
@@ -365,7 +393,7 @@ class Packer {
       buffer.clear();
       for (int64_t k = 0; k < m; ++k) {
         Slot& slot = slots[static_cast<size_t>(k)];
-        const int64_t i = plan.first + start + k;
+        const int64_t i = at(plan.first + start + k);
         if (slot.error) std::rethrow_exception(slot.error);
         if (slot.bad) {
           index.bad.push_back({i, source_.describe(i), slot.reason});
@@ -461,6 +489,7 @@ class Packer {
         {"class_names", join(source_.class_names())},
         {"image_size", std::to_string(source_.image_size())},
         {"encoding", options_.raw ? "raw" : "jpeg"},
+        {"order", order_name()},
         {"quality", std::to_string(quality())},
         {"skipped", std::to_string(report.bad.size())},
         {"bad", bad_lines(report.bad)},
@@ -480,6 +509,7 @@ class Packer {
   const DataSource& source_;
   const PackOptions& options_;
   fs::path dir_;
+  std::vector<int64_t> order_;  // position in the pack -> source index
   std::string options_key_;
 };
 
@@ -516,6 +546,10 @@ class PackedSource final : public PackedDataSource {
     if (encoding != "jpeg" && encoding != "raw")
       throw fail("unknown encoding '" + encoding + "' in " + kIndexName);
     raw_ = encoding == "raw";
+    const std::string order = meta(f, "order");
+    if (order != "" && order != "shuffled" && order != "source")
+      throw fail("unknown order '" + order + "' in " + kIndexName);
+    shuffled_ = order == "shuffled";
     if (meta(f, "classes").empty()) throw fail(std::string(kIndexName) + " lists no classes");
     classes_ = split(meta(f, "classes"), '\n');
     names_ = split(meta(f, "class_names"), '\n');
@@ -534,6 +568,12 @@ class PackedSource final : public PackedDataSource {
     if (!shard) throw fail(std::string(kIndexName) + ": expected an I32" + shape + "shard'");
     if (!label) throw fail(std::string(kIndexName) + ": expected an I32" + shape + "label'");
     if (m == 0) throw fail("holds no images");
+    auto sample = vector_tensor<int64_t>(f, "sample", "I64", m);
+    if (sample) {
+      source_index_ = std::move(*sample);
+    } else if (shuffled_) {
+      throw fail(std::string(kIndexName) + ": expected an I64" + shape + "sample'");
+    }
 
     int32_t shards = 0;
     for (int64_t i = 0; i < m; ++i) {
@@ -602,6 +642,27 @@ class PackedSource final : public PackedDataSource {
   }
 
   bool raw() const override { return raw_; }
+  bool shuffled() const override { return shuffled_; }
+  int64_t source_index(int64_t index) const override {
+    if (index < 0 || index >= size()) throw std::out_of_range("packed sample index");
+    return source_index_.empty() ? index : source_index_[static_cast<size_t>(index)];
+  }
+
+  void will_load(int64_t first, int64_t count) const override {
+    const int64_t end = std::min(size(), first + count);
+    // Consecutive samples of one shard are consecutive bytes: one advice per shard touched.
+    for (int64_t i = std::max<int64_t>(first, 0); i < end;) {
+      const int32_t shard = shard_[static_cast<size_t>(i)];
+      int64_t last = i;
+      while (last + 1 < end && shard_[static_cast<size_t>(last + 1)] == shard) ++last;
+      const int64_t from = offset_[static_cast<size_t>(i)],
+                    to = offset_[static_cast<size_t>(last)] + size_bytes_[static_cast<size_t>(last)];
+      // Only advice: a failure costs speed, never a result, and the read itself reports errors.
+      (void)::posix_fadvise(fds_[static_cast<size_t>(shard)], from, to - from,
+                            POSIX_FADV_WILLNEED);
+      i = last + 1;
+    }
+  }
 
   std::vector<uint8_t> stored_bytes(int64_t index) const override {
     if (index < 0 || index >= size()) throw std::out_of_range("packed sample index");
@@ -641,7 +702,9 @@ class PackedSource final : public PackedDataSource {
   std::string dir_;
   int size_ = 0;
   bool raw_ = false;
+  bool shuffled_ = false;
   std::vector<std::string> classes_, names_;
+  std::vector<int64_t> source_index_;  // empty: the same as the packed index
   std::vector<int64_t> offset_, size_bytes_;
   std::vector<int32_t> shard_, label_;
   // Closes on destruction, also when the constructor throws halfway through opening them.

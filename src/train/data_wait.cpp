@@ -21,6 +21,11 @@ std::string input_bound_warning(double data_wait_share, const Config& config,
         workers);
   if (config.data.source == "folder")
     advice += ", or pack the data with alexnet-prep pack (decoded once, read in large blocks)";
+  // A packed set larger than the page cache is read image by image from the disk in random order.
+  if (config.data.source == "packed" && config.data.order == "random")
+    advice +=
+        "; if the packed set is larger than RAM, data.order = quasi_random reads it in large "
+        "blocks";
   return fmt::format("input-bound: {:.0f}% of step time waiting for data; {}",
                      100 * data_wait_share, advice);
 }

@@ -6,11 +6,32 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "alexnet/error.h"
+#include "alexnet/packed.h"
+
 namespace alexnet {
+
+void check_training_order(const Config& config, const DataSource& data) {
+  if (config.data.order != "quasi_random") return;
+  const auto* packed = dynamic_cast<const PackedDataSource*>(&data);
+  if (!packed)
+    throw Error("data.order = quasi_random reads a packed set block by block; data.train '" +
+                config.data.train +
+                "' is not one (use data.source = packed, or data.order = random)");
+  // Consecutive images of a set packed class by class share their class: a window of chunks
+  // would fill every batch from a few classes.
+  if (!packed->shuffled())
+    throw Error("data.order = quasi_random needs a packed set in shuffled order, but '" +
+                config.data.train +
+                "' holds its images in the source's order (class by class); pack it again "
+                "(alexnet-prep pack shuffles by default), or use data.order = random");
+}
 
 Prefetcher::Prefetcher(const DataSource& data, const DataStats& stats, const Config& config,
                        int batch, int64_t batches_per_epoch, Device device)
     : data_(data), config_(config), batch_(batch), batches_per_epoch_(batches_per_epoch) {
+  check_training_order(config, data);
+  quasi_random_ = config.data.order == "quasi_random";
   // One batch with the model, data.prefetch decoding ahead.
   slots_.resize(static_cast<size_t>(config.data.prefetch) + 1);
   for (Slot& s : slots_) {
@@ -33,7 +54,7 @@ Prefetcher::~Prefetcher() {
 const std::vector<int64_t>& Prefetcher::order(int epoch) {
   auto it = orders_.find(epoch);
   if (it == orders_.end())
-    it = orders_.emplace(epoch, epoch_order(config_.seed, epoch, data_.size())).first;
+    it = orders_.emplace(epoch, training_order(config_, epoch, data_.size())).first;
   return it->second;
 }
 
@@ -53,10 +74,36 @@ void Prefetcher::queue_batch(int epoch, int64_t batch) {
   s.ready = false;
   s.bad.clear();
   s.error = nullptr;
+  if (quasi_random_) read_ahead(epoch, batch);
   const int64_t* indices = order(epoch).data() + batch * batch_;
   for (int i = 0; i < batch_; ++i) jobs_.push_back({slot, i, indices[i]});
   queued_.push_back(slot);
   job_ready_.notify_all();
+}
+
+void Prefetcher::read_ahead(int epoch, int64_t batch) {
+  const int64_t per_epoch = batches_per_epoch_ * batch_, size = data_.size();
+  const int64_t chunk = config_.data.quasi_random.chunk;
+  // One window past this batch; at most into the next epoch (a set smaller than a window).
+  int until_epoch = epoch;
+  int64_t until = (batch + 1) * batch_ + chunk * config_.data.quasi_random.window;
+  if (until > per_epoch) {
+    until_epoch = epoch + 1;
+    until = std::min(until - per_epoch, per_epoch);
+  }
+  while (std::pair(ahead_epoch_, ahead_position_) < std::pair(until_epoch, until)) {
+    if (ahead_position_ == per_epoch) {
+      ++ahead_epoch_;
+      ahead_position_ = 0;
+      std::fill(ahead_chunks_.begin(), ahead_chunks_.end(), 0);
+      continue;
+    }
+    const int64_t first = order(ahead_epoch_)[static_cast<size_t>(ahead_position_++)] / chunk;
+    char& advised = ahead_chunks_[static_cast<size_t>(first)];
+    if (advised) continue;
+    advised = 1;
+    jobs_.push_back({kReadAhead, 0, first * chunk, std::min(chunk, size - first * chunk)});
+  }
 }
 
 void Prefetcher::work() {
@@ -71,6 +118,12 @@ void Prefetcher::work() {
     if (stopping_) return;
     const Job job = jobs_.front();
     jobs_.pop_front();
+    if (job.slot == kReadAhead) {
+      lock.unlock();
+      data_.will_load(job.index, job.count);
+      lock.lock();
+      continue;
+    }
     Slot& s = slots_[job.slot];
     ++s.in_flight;
     lock.unlock();
@@ -118,7 +171,14 @@ Prefetcher::Batch Prefetcher::get(int epoch, int64_t batch, bool more) {
     });
     queued_.clear();
   }
-  if (queued_.empty()) queue_batch(epoch, batch);
+  if (queued_.empty()) {
+    // The first batch, or a jump to another (a resumed run): reading ahead starts from it.
+    ahead_epoch_ = epoch;
+    ahead_position_ = batch * batch_;
+    const int64_t chunk = config_.data.quasi_random.chunk;
+    ahead_chunks_.assign(static_cast<size_t>((data_.size() + chunk - 1) / chunk), 0);
+    queue_batch(epoch, batch);
+  }
   const size_t slot = queued_.front();
   Slot& s = slots_[slot];
   batch_ready_.wait(lock, [&] { return s.ready && s.in_flight == 0; });

@@ -5,6 +5,10 @@
 // data.prefetch + 1 staging buffers (pinned, for a GPU), reused in turn. What a batch holds
 // depends only on (seed, epoch, position in the epoch), never on the timing or the number of
 // threads, so prefetching changes no result.
+//
+// In data.order: quasi_random the threads also have the packed source read ahead, chunk by chunk
+// (DataSource::will_load), every chunk the next window of images will touch, so that the data
+// comes off the disk in blocks of data.quasi_random.chunk images rather than image by image.
 #pragma once
 
 #include <condition_variable>
@@ -20,6 +24,11 @@
 #include "alexnet/data.h"
 
 namespace alexnet {
+
+// data.order: quasi_random reads a packed set in shuffled order; anything else is refused with a
+// line saying what to do. (The Prefetcher checks it too; the trainer asks first, before it
+// touches the run directory.)
+void check_training_order(const Config& config, const DataSource& data);
 
 class Prefetcher {
  public:
@@ -52,14 +61,19 @@ class Prefetcher {
     std::exception_ptr error;
   };
   struct Job {
-    size_t slot;
+    size_t slot;  // kReadAhead: not an image but read-ahead advice for [index, index + count)
     int position;
     int64_t index;
+    int64_t count = 0;
   };
+  static constexpr size_t kReadAhead = SIZE_MAX;
   const std::vector<int64_t>& order(int epoch);
   // With mutex_ held: a slot neither queued nor held; queue a batch's images into it.
   size_t free_slot() const;
   void queue_batch(int epoch, int64_t batch);
+  // quasi_random: queues read-ahead advice for the chunks of the images up to one window past
+  // `batch`, in order, each chunk once per epoch.
+  void read_ahead(int epoch, int64_t batch);
   void work();
 
   const DataSource& data_;
@@ -71,6 +85,10 @@ class Prefetcher {
   std::deque<size_t> queued_;                   // slots decoding or decoded, in batch order
   size_t held_ = SIZE_MAX;                      // the slot the last get() returned
   std::deque<Job> jobs_;
+  bool quasi_random_ = false;
+  int ahead_epoch_ = 0;             // read-ahead advice is queued for the images before
+  int64_t ahead_position_ = 0;      // this position of that epoch's order,
+  std::vector<char> ahead_chunks_;  // and these chunks of that epoch have had it
   std::mutex mutex_;
   std::condition_variable job_ready_, batch_ready_;
   bool stopping_ = false;

@@ -242,6 +242,7 @@ int run_training(const TrainOptions& opt) {
   const auto* classes_fixed = resuming ? &ckpt.classes : nullptr;
   const auto train_data = make_source(config, Split::train, classes_fixed);
   const auto val_data = make_source(config, Split::val, &train_data->classes());
+  check_training_order(config, *train_data);
   const int B = config.data.batch_size, workers = config.data.workers;
   const int64_t steps_per_epoch = train_data->size() / B;
   if (steps_per_epoch < 1)
@@ -283,6 +284,14 @@ int run_training(const TrainOptions& opt) {
   }
   if (std::any_of(placement.begin(), placement.end(), [](Device d) { return d.is_cpu(); }))
     report.line("blas: " + cpu::blas_description());
+  const auto& d = config.data;
+  report.line(fmt::format(
+      "data: {}{}, {} training images, {} workers, {} batches ahead, {} order{}", d.source,
+      d.source == "synthetic" ? "" : " '" + d.train + "'", train_data->size(), d.workers,
+      d.prefetch, d.order,
+      d.order == "quasi_random" ? fmt::format(" (chunks of {} images, shuffled {} at a time)",
+                                              d.quasi_random.chunk, d.quasi_random.window)
+                                : ""));
   report.line(layer_table_text(net));
 
   const int64_t total_steps =

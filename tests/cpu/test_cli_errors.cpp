@@ -160,6 +160,19 @@ TEST_F(CliErrors, BadDevice) {
                  {"gpu7"});
 }
 
+TEST_F(CliErrors, QuasiRandomOnAPackInClassOrder) {
+  const std::string packed = *dir_ + "/packed-in-class-order", out = *dir_ + "/quasi";
+  const auto r = run({"alexnet-prep", "pack", "--config", config(), "--set",
+                      "data.synthetic.train_images=64", "--order", "source", "--out", packed},
+                     *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_refused({"alexnet-train", "--config", config(), "--out", out, "--set",
+                  "data.source=packed", "--set", "data.train=" + packed, "--set",
+                  "data.val=" + packed, "--set", "data.order=quasi_random"},
+                 {"needs a packed set in shuffled order", packed, "pack it again"});
+  EXPECT_FALSE(fs::exists(out)) << "a refused run created its directory";
+}
+
 TEST_F(CliErrors, BadOption) {
   expect_refused({"alexnet-eval", "--checkpoint", checkpoint(), "--crops", "3"}, {"--crops"});
   // A count out of range names its range, not 0 to the largest double spelled out.

@@ -127,10 +127,13 @@ TEST(Config, KeyList) {
       "data.workers",
       "data.prefetch",
       "data.dct_scaling",
+      "data.order",
       "data.val_labels",
       "data.class_names",
       "data.stats",
       "data.scale",
+      "data.quasi_random.chunk",
+      "data.quasi_random.window",
       "data.synthetic.train_images",
       "data.synthetic.val_images",
       "data.synthetic.noise",
@@ -207,6 +210,7 @@ std::string other_value(const std::string& key) {
   if (key == "data.train" || key == "data.val" || key == "data.stats") return "/x";
   if (key == "augment.flip" || key == "data.dct_scaling") return "false";
   if (key == "augment.crop") return "center";
+  if (key == "data.order") return "quasi_random";
   if (key == "model.towers") return "1";
   if (key == "model.devices") return "[cpu]";
   if (key == "model.activation") return "tanh";
@@ -230,7 +234,9 @@ TEST(Config, EveryKeyReachesItsOwnField) {
   // Setting one key at a time must change the config, and never the same way twice.
   std::vector<Config> seen;
   for (const std::string& key : config_keys()) {
-    const Config c = config_from_yaml("", "t", {key + "=" + other_value(key)});
+    std::vector<std::string> sets = {key + "=" + other_value(key)};
+    if (key == "data.order") sets.insert(sets.begin(), "data.source=packed");  // needs one
+    const Config c = config_from_yaml("", "t", sets);
     EXPECT_NE(c, Config{}) << key;
     for (const Config& other : seen) EXPECT_NE(c, other) << key;
     seen.push_back(c);
@@ -484,6 +490,16 @@ TEST(ConfigErrors, CrossField) {
             "data.image_size = 200");
   EXPECT_EQ(yaml_error("data: {source: folder, crop: 300}\n"),
             "t.yaml: data.crop = 300 must not exceed data.image_size = 256");
+  // Quasi-random order reads packed shards block by block.
+  EXPECT_EQ(yaml_error("data: {source: folder, order: quasi_random}\n"),
+            "t.yaml: data.order = quasi_random reads a packed set block by block, but "
+            "data.source = folder (pack the data with alexnet-prep pack and use data.source = "
+            "packed, or use data.order = random)");
+  EXPECT_NO_THROW(config_from_yaml("data: {source: packed, order: quasi_random}\n", "t", {}));
+  EXPECT_EQ(yaml_error("data: {source: packed, order: quasi_random}\n", {"data.source=synthetic"}),
+            "--set data.source=synthetic: data.order = quasi_random reads a packed set block by "
+            "block, but data.source = synthetic (pack the data with alexnet-prep pack and use "
+            "data.source = packed, or use data.order = random)");
   EXPECT_EQ(yaml_error("", {"model.input_size=32"}),
             "--set model.input_size=32: model.input_size = 32 is too small for the layers: "
             "pool2's output is empty");

@@ -4,6 +4,8 @@
 // same bytes, and a missing, foreign or mismatched packed set is refused with a useful error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -87,16 +89,19 @@ Image load(const DataSource& source, int64_t i, int32_t* label) {
   return image;
 }
 
-// The packed set against the folder source it came from: same classes, the good samples in
-// order with their labels, images equal within `tolerance` (mean absolute difference).
-void expect_matches(const DataSource& folder, const DataSource& packed, double tolerance) {
+// The packed set against the folder source it came from: same classes, every good sample once
+// (in the source's order unless shuffled) with its label, images equal within `tolerance` (mean
+// absolute difference).
+void expect_matches(const DataSource& folder, const PackedDataSource& packed, double tolerance) {
   EXPECT_EQ(packed.classes(), folder.classes());
   EXPECT_EQ(packed.class_names(), folder.class_names());
   EXPECT_EQ(packed.image_size(), kSize);
   ASSERT_EQ(packed.size(), folder.size() - static_cast<int64_t>(kBad.size()));
-  int64_t k = 0;
-  for (int64_t i = 0; i < folder.size(); ++i) {
-    if (std::find(kBad.begin(), kBad.end(), i) != kBad.end()) continue;
+  std::vector<int64_t> sources;
+  for (int64_t k = 0; k < packed.size(); ++k) {
+    const int64_t i = packed.source_index(k);
+    sources.push_back(i);
+    ASSERT_TRUE(i >= 0 && i < folder.size()) << i;
     int32_t want_label = -1, got_label = -1;
     const Image want = load(folder, i, &want_label), got = load(packed, k, &got_label);
     EXPECT_EQ(got_label, want_label) << packed.describe(k);
@@ -105,8 +110,15 @@ void expect_matches(const DataSource& folder, const DataSource& packed, double t
     } else {
       EXPECT_LT(test::mean_abs_diff(got, want), tolerance) << packed.describe(k);
     }
-    ++k;
   }
+  if (!packed.shuffled()) {
+    EXPECT_TRUE(std::is_sorted(sources.begin(), sources.end()));
+  }
+  std::sort(sources.begin(), sources.end());
+  std::vector<int64_t> good;
+  for (int64_t i = 0; i < folder.size(); ++i)
+    if (std::find(kBad.begin(), kBad.end(), i) == kBad.end()) good.push_back(i);
+  EXPECT_EQ(sources, good);
 }
 
 TEST(Pack, ReadsBackAsTheFolderSourceWithBadFilesLeftOut) {
@@ -143,12 +155,59 @@ TEST(Pack, ReadsBackAsTheFolderSourceWithBadFilesLeftOut) {
   EXPECT_EQ(index.metadata.at("quality"), "95");
   EXPECT_EQ(index.metadata.at("image_size"), "36");
   EXPECT_EQ(index.metadata.at("skipped"), "2");
+  EXPECT_EQ(index.metadata.at("order"), "shuffled");
   EXPECT_EQ(index.find("shard")->shape, (std::vector<int64_t>{15}));
   EXPECT_EQ(index.find("offset")->dtype, "I64");
 
   const auto packed = make_packed_source(dir, &folder->classes());
+  EXPECT_TRUE(packed->shuffled());
   expect_matches(*folder, *packed, 3.0);
-  EXPECT_EQ(packed->describe(4), dir + "/shard-00001.bin#4");
+  int32_t shard4 = -1;
+  std::memcpy(&shard4, index.find("shard")->data.data() + 4 * sizeof shard4, sizeof shard4);
+  EXPECT_EQ(packed->describe(4), dir + "/shard-0000" + std::to_string(shard4) + ".bin#4");
+}
+
+// The default order is a fixed permutation of the source, so that any run of consecutive packed
+// images is a random sample (quasi-random reading needs that); --order source keeps the source's
+// class-by-class order, and so does a pack written before packs were shuffled.
+TEST(Pack, ShuffledByDefaultInAFixedOrder) {
+  const Tree tree("pack-order");
+  const auto folder = make_folder_source(tree.config(), Split::train, nullptr);
+  pack(*folder, options(tree.root + "/a"));
+  pack(*folder, options(tree.root + "/b", 3));
+  const auto a = make_packed_source(tree.root + "/a", nullptr);
+  std::vector<int64_t> order;
+  for (int64_t k = 0; k < a->size(); ++k) order.push_back(a->source_index(k));
+  EXPECT_FALSE(std::is_sorted(order.begin(), order.end()));
+  // Labels 0,0,0,0,0,1,...: a shuffled pack mixes them (5 runs of one label at most 5 long).
+  int longest = 0, run = 0;
+  for (int64_t k = 0; k < a->size(); ++k) {
+    run = k > 0 && a->source_index(k - 1) / 6 == a->source_index(k) / 6 ? run + 1 : 1;
+    longest = std::max(longest, run);
+  }
+  EXPECT_LT(longest, 4);
+  EXPECT_TRUE(files_of(tree.root + "/a") == files_of(tree.root + "/b"));
+
+  PackOptions in_order = options(tree.root + "/source");
+  in_order.shuffle = false;
+  pack(*folder, in_order);
+  const auto source = make_packed_source(in_order.out_dir, nullptr);
+  EXPECT_FALSE(source->shuffled());
+  expect_matches(*folder, *source, 3.0);
+  const SafetensorsFile index = read_safetensors(in_order.out_dir + "/index.safetensors");
+  EXPECT_EQ(index.metadata.at("order"), "source");
+  // An index without the key reads as the source's order.
+  std::map<std::string, std::string> metadata = index.metadata;
+  metadata.erase("order");
+  std::vector<SafetensorsView> views;
+  for (const auto& [name, t] : index.tensors)
+    views.push_back({name, t.dtype, t.shape, t.data.data(), t.data.size()});
+  write_safetensors(in_order.out_dir + "/index.safetensors", views, metadata);
+  EXPECT_FALSE(make_packed_source(in_order.out_dir, nullptr)->shuffled());
+  metadata["order"] = "sideways";
+  write_safetensors(in_order.out_dir + "/index.safetensors", views, metadata);
+  const std::string e = error_of([&] { make_packed_source(in_order.out_dir, nullptr); });
+  EXPECT_NE(e.find("unknown order 'sideways'"), std::string::npos) << e;
 }
 
 TEST(Pack, RawPixelsAreExact) {
@@ -204,12 +263,13 @@ TEST(Pack, AnInterruptedPackResumesToTheSameBytes) {
 
   // As if killed while writing the last shard: its files and the index are missing, a
   // temporary is left over.
+  const int64_t in_last = read_safetensors(dir + "/shard-00004.safetensors").find("sample")->shape[0];
   fs::remove(dir + "/shard-00004.bin");
   fs::remove(dir + "/shard-00004.safetensors");
   fs::remove(dir + "/index.safetensors");
   test::write_bytes(dir + "/shard-00004.bin.tmp", {1, 2, 3});
   PackReport report = pack(*folder, options(dir, 3));
-  EXPECT_EQ(report.reused, 14);  // the good samples of shards 0-3
+  EXPECT_EQ(report.reused, 15 - in_last);  // the good samples of shards 0-3
   EXPECT_EQ(report.written, 15);
   ASSERT_EQ(report.bad.size(), 2u);  // also those of reused shards
   EXPECT_EQ(report.bad[1].index, 11);

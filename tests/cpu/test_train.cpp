@@ -223,6 +223,39 @@ TEST(Train, ResumeAfterSigtermIsBitIdentical) {
                          dir + "/split/checkpoints/last.safetensors");
 }
 
+// The same in quasi-random order, on the small config's data packed (shuffled): the chunks'
+// order, the windows and the read-ahead all restart from the checkpoint's position.
+TEST(Train, QuasiRandomResumeOnAPackedSetIsBitIdentical) {
+  const auto dir = test::temp_dir("quasi");
+  for (const char* split : {"train", "val"}) {
+    std::vector<std::string> pack = {"alexnet-prep", "pack", "--config",
+                                     test::source_path("configs/small.yaml"), "--split", split,
+                                     "--out", dir + "/" + split};
+    for (size_t i = 0; i < 2; ++i) pack.insert(pack.end(), {"--set", kResumeSets[i]});
+    const auto r = run(pack, dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto sets = [&](int steps) {
+    auto s = with_steps(steps);
+    s.insert(s.end(), {"data.source=packed", "data.train=" + dir + "/train",
+                       "data.val=" + dir + "/val", "data.order=quasi_random",
+                       "data.quasi_random.chunk=16", "data.quasi_random.window=4"});
+    return s;
+  };
+  const auto straight = run(small(dir + "/straight", sets(2 * kSteps)), dir);
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  ASSERT_EQ(run(small(dir + "/split", sets(kSteps)), dir).exit_code, 0);
+  auto args = small(dir + "/split", sets(2 * kSteps));
+  args.insert(args.end(), {"--resume", "auto"});
+  const auto second = run(args, dir);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.out.find("resuming"), std::string::npos) << second.out;
+  expect_same_checkpoint(dir + "/straight/checkpoints/last.safetensors",
+                         dir + "/split/checkpoints/last.safetensors");
+  EXPECT_EQ(metrics_without_speed(dir + "/straight/metrics.csv"),
+            metrics_without_speed(dir + "/split/metrics.csv"));
+}
+
 TEST(Train, KeepsTheConfiguredNumberOfEpochCheckpoints) {
   const auto dir = test::temp_dir("keep");
   auto r =
