@@ -32,6 +32,9 @@ Image decode_image(const uint8_t* data, size_t size);
 // smaller image directly, for a fraction of the work. 0, a PNG, or a JPEG that no scale below 1
 // keeps large enough: the full size.
 Image decode_image(const uint8_t* data, size_t size, int min_shorter_side);
+// The same into `out`, reusing its buffer: a decode thread that keeps one Image stops allocating
+// (and the kernel stops zeroing fresh pages) once it has held its largest image.
+void decode_image(const uint8_t* data, size_t size, int min_shorter_side, Image& out);
 // The scale decode_image picks for a width x height JPEG: (M, 8), or (8, 8) for the full size.
 std::pair<int, int> jpeg_dct_scale(int width, int height, int min_shorter_side);
 // The same, straight into `rgb` (width x height x 3) for a caller that knows the size (the
@@ -42,6 +45,9 @@ void decode_image_into(const uint8_t* data, size_t size, int width, int height, 
 // The paper's preprocessing: scale so the shorter side is `side` (area interpolation when
 // shrinking, bilinear when enlarging), then take the central side x side square.
 Image resize_shorter_and_center_crop(const Image& image, int side);
+// The same into `out` (side, side, 3), with `scratch` for the scaled image (reused).
+void resize_shorter_and_center_crop(const Image& image, int side, uint8_t* out,
+                                    std::vector<uint8_t>& scratch);
 
 // The (width, height) that resize_shorter_and_center_crop scales to before cropping: the shorter
 // side becomes `side`, the longer one longer * side / shorter rounded to nearest (halves up).
@@ -52,5 +58,7 @@ std::vector<uint8_t> encode_jpeg(const Image& image, int quality);
 
 // The whole file; throws alexnet::Error naming the path and the reason.
 std::vector<uint8_t> read_file(const std::string& path);
+// The same into `bytes`, reusing its buffer.
+void read_file(const std::string& path, std::vector<uint8_t>& bytes);
 
 }  // namespace alexnet

@@ -155,21 +155,27 @@ class FolderSource final : public DataSource {
 
   int32_t load(int64_t index, uint8_t* image) const override {
     const std::string path = describe(index);
-    Image decoded;
+    // Each thread's buffers for the file, the decoded and the scaled image, kept from image to
+    // image: allocating them afresh cost a tenth of the time in zeroed pages.
+    thread_local Scratch scratch;
     try {
-      const auto bytes = read_file(path);
-      decoded = resize_shorter_and_center_crop(
-          decode_image(bytes.data(), bytes.size(), dct_scaling_ ? size_ : 0), size_);
+      read_file(path, scratch.bytes);
+      decode_image(scratch.bytes.data(), scratch.bytes.size(), dct_scaling_ ? size_ : 0,
+                   scratch.decoded);
+      resize_shorter_and_center_crop(scratch.decoded, size_, image, scratch.scaled);
     } catch (const BadImage&) {
       throw;
     } catch (const Error& e) {  // unreadable: skipped like an undecodable file
       throw BadImage(e.what());
     }
-    std::copy(decoded.rgb.begin(), decoded.rgb.end(), image);
     return samples_[static_cast<size_t>(index)].label;
   }
 
  private:
+  struct Scratch {
+    std::vector<uint8_t> bytes, scaled;
+    Image decoded;
+  };
   struct Sample {
     uint32_t dir;
     int32_t label;

@@ -181,15 +181,14 @@ void decode_jpeg(const uint8_t* data, size_t size, int min_shorter_side,
   if (cmyk) cmyk_to_rgb(cmyk_pixels.data(), pixels, has_adobe_marker(data, size), rgb);
 }
 
-Image decode_jpeg(const uint8_t* data, size_t size, int min_shorter_side) {
-  Image image;
+// Into `image`, whose buffer is reused: a vector keeps its capacity when it shrinks.
+void decode_jpeg(const uint8_t* data, size_t size, int min_shorter_side, Image& image) {
   decode_jpeg(data, size, min_shorter_side, [&image](int width, int height) {
     image.width = width;
     image.height = height;
     image.rgb.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
     return image.rgb.data();
   });
-  return image;
 }
 
 Image decode_png(const uint8_t* data, size_t size) {
@@ -260,11 +259,19 @@ Image decode_image(const uint8_t* data, size_t size) {
 }
 
 Image decode_image(const uint8_t* data, size_t size, int min_shorter_side) {
+  Image image;
+  decode_image(data, size, min_shorter_side, image);
+  return image;
+}
+
+void decode_image(const uint8_t* data, size_t size, int min_shorter_side, Image& out) {
   static constexpr uint8_t kPngMagic[] = {0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A};
   if (size == 0) throw BadImage("empty file");
-  if (is_jpeg(data, size)) return decode_jpeg(data, size, min_shorter_side);
-  if (size >= sizeof kPngMagic && std::memcmp(data, kPngMagic, sizeof kPngMagic) == 0)
-    return decode_png(data, size);
+  if (is_jpeg(data, size)) return decode_jpeg(data, size, min_shorter_side, out);
+  if (size >= sizeof kPngMagic && std::memcmp(data, kPngMagic, sizeof kPngMagic) == 0) {
+    out = decode_png(data, size);  // rare (ImageNet has one): no reuse
+    return;
+  }
   throw BadImage("not a JPEG or PNG (starts with " + hex_prefix(data, size) + ")");
 }
 
@@ -293,13 +300,22 @@ std::pair<int, int> scaled_size(int width, int height, int side) {
 }
 
 Image resize_shorter_and_center_crop(const Image& image, int side) {
+  Image out;
+  out.width = out.height = side;
+  out.rgb.resize(static_cast<size_t>(side) * static_cast<size_t>(side) * 3);
+  std::vector<uint8_t> scratch;
+  resize_shorter_and_center_crop(image, side, out.rgb.data(), scratch);
+  return out;
+}
+
+void resize_shorter_and_center_crop(const Image& image, int side, uint8_t* out,
+                                    std::vector<uint8_t>& scaled_pixels) {
   if (image.width <= 0 || image.height <= 0 ||
       image.rgb.size() != static_cast<size_t>(image.width) * static_cast<size_t>(image.height) * 3)
     throw std::invalid_argument("resize_shorter_and_center_crop: malformed image");
   const auto [width, height] = scaled_size(image.width, image.height, side);
   // cv::Mat wants a non-const pointer; the source is only read.
   const cv::Mat source(image.height, image.width, CV_8UC3, const_cast<uint8_t*>(image.rgb.data()));
-  std::vector<uint8_t> scaled_pixels;
   cv::Mat scaled = source;
   if (width != image.width || height != image.height) {
     scaled_pixels.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
@@ -310,12 +326,8 @@ Image resize_shorter_and_center_crop(const Image& image, int side) {
     cv::resize(source, scaled, cv::Size(width, height), 0, 0,
                shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
   }
-  Image out;
-  out.width = out.height = side;
-  out.rgb.resize(static_cast<size_t>(side) * static_cast<size_t>(side) * 3);
-  cv::Mat crop(side, side, CV_8UC3, out.rgb.data());
+  cv::Mat crop(side, side, CV_8UC3, out);
   scaled(cv::Rect((width - side) / 2, (height - side) / 2, side, side)).copyTo(crop);
-  return out;
 }
 
 std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
@@ -339,6 +351,12 @@ std::vector<uint8_t> encode_jpeg(const Image& image, int quality) {
 }
 
 std::vector<uint8_t> read_file(const std::string& path) {
+  std::vector<uint8_t> bytes;
+  read_file(path, bytes);
+  return bytes;
+}
+
+void read_file(const std::string& path, std::vector<uint8_t>& bytes) {
   auto fail = [&](int err) { return Error("cannot read '" + path + "': " + std::strerror(err)); };
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw fail(errno);
@@ -351,7 +369,7 @@ std::vector<uint8_t> read_file(const std::string& path) {
   // open() succeeds on a directory; say so rather than report an empty read.
   if (S_ISDIR(st.st_mode)) throw fail(EISDIR);
   // st_size sizes the buffer; reading on to end of file also serves pipes and growing files.
-  std::vector<uint8_t> bytes(S_ISREG(st.st_mode) ? static_cast<size_t>(st.st_size) : 0);
+  bytes.resize(S_ISREG(st.st_mode) ? static_cast<size_t>(st.st_size) : 0);
   size_t filled = 0;
   for (;;) {
     uint8_t spill[4096];
@@ -367,7 +385,6 @@ std::vector<uint8_t> read_file(const std::string& path) {
     filled += static_cast<size_t>(n);
   }
   bytes.resize(filled);
-  return bytes;
 }
 
 }  // namespace alexnet
