@@ -90,6 +90,13 @@ AX_HD AugmentSample ten_crop(int k, int size, int crop) {
   return s;
 }
 
+// One output value: the pixel, shifted by its channel's lighting, less the mean, scaled. The CUDA
+// kernel (one value per thread) and the CPU's row loop (src/cpu/augment.cpp) both compute this.
+template <class T>
+AX_HD T augment_value(uint8_t pixel, float rgb_shift, float mean, T scale) {
+  return (static_cast<T>(pixel) + static_cast<T>(rgb_shift) - static_cast<T>(mean)) * scale;
+}
+
 template <class T>
 struct AugmentFunctor {
   int size = 256, crop = 227;
@@ -108,7 +115,7 @@ struct AugmentFunctor {
     const int64_t sy = s.y0 + y;
     const uint8_t pixel = images[((n * size + sy) * size + sx) * 3 + c];
     const float m = mean[(c * static_cast<int64_t>(size) + sy) * size + sx];
-    out[i] = (static_cast<T>(pixel) + static_cast<T>(s.rgb_shift[c]) - static_cast<T>(m)) * scale;
+    out[i] = augment_value(pixel, s.rgb_shift[c], m, scale);
   }
 };
 

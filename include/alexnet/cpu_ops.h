@@ -88,6 +88,11 @@ XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T*
 template <class T>
 void augment_batch(const AugmentGeom& g, const uint8_t* images, const float* mean,
                    const AugmentSample* samples, T* out);
+// One image (S, S, 3) -> out (3, crop, crop) on the calling thread, unchecked (the caller checked
+// the geometry and the sample): what a decode thread does right after decoding the image.
+template <class T>
+void augment_image(const AugmentGeom& g, const uint8_t* image, const float* mean,
+                   const AugmentSample& sample, T* out);
 
 // ---------------------------------------------------------------- momentum SGD (the paper's rule)
 // v <- momentum*v - decay*lr*w - lr*grad;  w <- w + v

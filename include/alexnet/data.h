@@ -138,6 +138,11 @@ class BatchLoader {
   // The staged batch, augmented for training in `epoch`: out (n, 3, crop, crop), on the CPU or
   // on the loader's GPU.
   void augment_train(int n, int epoch, Tensor& out) const;
+  // A CPU loader: the same for the one image staged in `slot`, into out's slot `slot` (out
+  // (capacity, 3, crop, crop), F32 on the CPU), on the calling thread: a decode thread augments
+  // each image right after decoding it (src/train/prefetch.h). Slot by slot it computes exactly
+  // what augment_train computes for the batch.
+  void augment_train_one(int slot, int epoch, Tensor& out) const;
   // The staged batch with the same crop for every sample (AugmentSample: centre, or
   // kernels::ten_crop(k)), no lighting.
   void augment_fixed(int n, const AugmentSample& crop, Tensor& out) const;
@@ -146,6 +151,9 @@ class BatchLoader {
 
  private:
   void augment(int n, const AugmentSample* samples, Tensor& out) const;
+  // The training augmentation of the image staged in `slot`, drawn from (seed, epoch, the
+  // index of the sample staged there).
+  AugmentSample train_sample(int slot, int epoch) const;
 
   const DataSource& source_;
   const DataStats& stats_;

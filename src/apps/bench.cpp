@@ -307,13 +307,11 @@ void bench_end_to_end(const std::string& dir, const alexnet::Config& base, int s
   net.init(config.seed);
   const int64_t per_epoch = source->size() / B;
   Prefetcher batches(*source, stats, config, B, per_epoch, device);
-  Tensor images({B, 3, net.input_size(), net.input_size()}, DType::f32, device);
   int epoch = 0;
   int64_t in_epoch = 0;
   auto step = [&](uint64_t s) {
     const auto batch = batches.get(epoch, in_epoch, true);
-    batch.loader.augment_train(B, epoch, images);
-    net.forward(images, batch.labels, B, true, config.seed, s);
+    net.forward(batch.images, batch.labels, B, true, config.seed, s);
     net.backward();
     sgd_step(net, config.optim, config.optim.lr);
     if (++in_epoch == per_epoch) in_epoch = 0, ++epoch;
@@ -535,9 +533,10 @@ int main(int argc, char** argv) {
   std::vector<int> input_threads = {1, 2};
   auto* input = app.add_option(
       "--input", input_path,
-      "measure the whole input path a step waits on instead: read, decode, resize, crop, flip, "
-      "lighting and mean into the batch, from this JPEG tree or packed set, per thread count, "
-      "beside raw tjDecompress of the same bytes (and, for a JPEG tree, without DCT scaling)");
+      "measure the whole input path a step waits on instead: read, decode and resize into the "
+      "batch (a GPU run's threads), and also crop, flip, lighting and mean (a CPU run's), from "
+      "this JPEG tree or packed set, per thread count, beside raw tjDecompress of the same bytes "
+      "(and, for a JPEG tree, without DCT scaling)");
   app.add_option("--threads", input_threads, "thread counts for --input, e.g. 1,2,4")
       ->delimiter(',')
       ->check(CLI::Range(1, 4096))
@@ -546,12 +545,18 @@ int main(int argc, char** argv) {
   app.add_option("--input-images", loader_images, "images per timed run of --input (best of 3)")
       ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}))
       ->needs(input);
+  bool cold = false;
+  app.add_flag("--cold", cold,
+               "for --input: drop the data's files from the page cache before every run, so "
+               "they are read from the disk (as data larger than RAM is); compare "
+               "--set data.order=quasi_random on a packed set")
+      ->needs(input);
   return alexnet::run_app(app, argc, argv, [&] {
     using namespace alexnet;
     if (input->count() > 0) {
       std::printf("## alexnet-bench --input (%u hardware threads)\n",
                   std::thread::hardware_concurrency());
-      bench_input(input_path, input_threads, loader_images, sets);
+      bench_input(input_path, input_threads, loader_images, sets, cold);
       return 0;
     }
     const Device dev = resolve_device(device, "--device");

@@ -1,8 +1,10 @@
 // alexnet-bench --input (src/apps/bench_input.h).
 #include "src/apps/bench_input.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,7 +19,6 @@
 #include "alexnet/error.h"
 #include "alexnet/image.h"
 #include "alexnet/packed.h"
-#include "alexnet/tensor.h"
 #include "src/train/prefetch.h"
 
 namespace alexnet {
@@ -26,10 +27,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kRepeats = 3;  // each rate is the best of these, after one untimed run
 
-double best_rate(int64_t images, const std::function<void()>& run) {
+// `before`, if given, runs before each run, untimed (--cold: empty the page cache).
+double best_rate(int64_t images, const std::function<void()>& run,
+                 const std::function<void()>& before = {}) {
+  if (before) before();
   run();  // page cache, first use of every buffer
   double best = 0;
   for (int r = 0; r < kRepeats; ++r) {
+    if (before) before();
     const auto start = Clock::now();
     run();
     best = std::max(best, static_cast<double>(images) /
@@ -49,18 +54,45 @@ DataStats neutral_stats(int size) {
 }
 
 // What training does for its first `batches` batches: the prefetcher's pool of data.workers
-// threads decodes data.prefetch batches ahead while this thread augments each batch into the
-// float input, as the trainer does before its step. Bad files are replaced, as in training.
-double pipeline_rate(const DataSource& source, Config config, int threads, int64_t batches) {
+// threads reads and decodes each image into its batch's staging buffer (a GPU run's threads stop
+// there: the augmentation runs on the GPU), or with `augment` also crops, flips, lights and
+// subtracts the mean into the batch's float input (a CPU run), data.prefetch batches ahead,
+// while this thread takes the batches as the trainer does. One prefetcher for all the runs, as
+// one serves a whole training run. Bad files are replaced, as in training.
+double pipeline_rate(const DataSource& source, Config config, int threads, int64_t batches,
+                     bool augment, const std::function<void()>& before) {
   config.data.workers = threads;
   const int batch = config.data.batch_size;
   const DataStats stats = neutral_stats(source.image_size());
-  Tensor out({batch, 3, config.crop(), config.crop()}, DType::f32);
-  return best_rate(batches * batch, [&] {
-    Prefetcher prefetcher(source, stats, config, batch, source.size() / batch, Device{});
-    for (int64_t b = 0; b < batches; ++b)
-      prefetcher.get(0, b, b + 1 < batches).loader.augment_train(batch, 0, out);
-  });
+  Prefetcher prefetcher(source, stats, config, batch, source.size() / batch, Device{}, augment);
+  return best_rate(
+      batches * batch,
+      [&] {
+        for (int64_t b = 0; b < batches; ++b) prefetcher.get(0, b, b + 1 < batches);
+      },
+      before);
+}
+
+// The files a run reads: a packed set's shards, or every file of a tree.
+std::vector<std::string> data_files(const std::string& path, bool packed) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(path))
+    if (e.is_regular_file() && (!packed || e.path().extension() == ".bin"))
+      files.push_back(e.path().string());
+  return files;
+}
+
+// Drops the files from the page cache (posix_fadvise DONTNEED drops the clean pages of files
+// nobody maps; no privileges needed), so that the next run reads them from the disk, as a run
+// over data larger than RAM does.
+void evict(const std::vector<std::string>& files) {
+  for (const auto& f : files) {
+    const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
 }
 
 // TurboJPEG alone on the same bytes, already in memory, at full size: split into `threads`
@@ -91,7 +123,7 @@ double raw_decode_rate(const std::vector<std::vector<uint8_t>>& jpegs, int threa
 }  // namespace
 
 void bench_input(const std::string& path, const std::vector<int>& threads, int64_t images,
-                 const std::vector<std::string>& sets) {
+                 const std::vector<std::string>& sets, bool cold) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(path))
     throw Error("--input '" + path + "' is not a directory (a JPEG tree or a packed set)");
@@ -117,7 +149,8 @@ void bench_input(const std::string& path, const std::vector<int>& threads, int64
   if (batches < 1)
     throw Error("--input: fewer images than one batch of data.batch_size = " + std::to_string(B));
   const int64_t count = batches * B;
-  std::vector<int64_t> indices = epoch_order(config.seed, 0, source->size());
+  check_training_order(config, *source);
+  std::vector<int64_t> indices = training_order(config, 0, source->size());
   indices.resize(static_cast<size_t>(count));
   std::vector<std::vector<uint8_t>> jpegs;
   double bytes = 0;
@@ -126,35 +159,42 @@ void bench_input(const std::string& path, const std::vector<int>& threads, int64
                                   : read_file(source->describe(i)));
     bytes += static_cast<double>(jpegs.back().size());
   }
+  const std::vector<std::string> files = cold ? data_files(path, packed) : std::vector<std::string>();
+  const std::function<void()> before = cold ? std::function<void()>([&] { evict(files); })
+                                            : std::function<void()>();
   std::printf(
       "\n### input pipeline: %s (%s), %lld images per run (%.1f KB each on average), to %dx%d, "
-      "crop %d, batch %d; best of %d\n\n",
+      "crop %d, batch %d, %s order%s; best of %d\n\n",
       path.c_str(), packed ? "packed" : "JPEG tree", static_cast<long long>(count),
       bytes / 1e3 / static_cast<double>(count), config.data.image_size, config.data.image_size,
-      config.crop(), config.data.batch_size, kRepeats);
+      config.crop(), config.data.batch_size, config.data.order.c_str(),
+      cold ? ", the files dropped from the page cache before every run" : "", kRepeats);
   std::printf(
-      "| threads | pipeline images/s |%s raw tjDecompress images/s | pipeline / raw | "
-      "scaling vs 1 thread |\n",
+      "| threads | to the batch (GPU run) images/s |%s raw tjDecompress images/s | GPU run / "
+      "raw | scaling vs 1 thread | + augmentation (CPU run) images/s | scaling vs 1 thread |\n",
       full_decode ? " without DCT scaling | DCT gain |" : "");
-  std::printf("|---:|---:|%s---:|---:|---:|\n", full_decode ? "---:|---:|" : "");
-  double one = 0;
+  std::printf("|---:|---:|%s---:|---:|---:|---:|---:|\n", full_decode ? "---:|---:|" : "");
+  double one = 0, one_cpu = 0;
   for (const int t : threads) {
-    const double pipeline = pipeline_rate(*source, config, t, batches);
+    const double decode = pipeline_rate(*source, config, t, batches, false, before);
     const double raw = raw_decode_rate(jpegs, t);
-    if (one == 0) one = pipeline / t;
+    const double cpu_run = pipeline_rate(*source, config, t, batches, true, before);
+    if (one == 0) one = decode / t, one_cpu = cpu_run / t;
     std::string unscaled;
     if (full_decode) {
-      const double off = pipeline_rate(*full_decode, config, t, batches);
-      unscaled = fmt::format(" {:.0f} | {:.2f} |", off, pipeline / off);
+      const double off = pipeline_rate(*full_decode, config, t, batches, false, before);
+      unscaled = fmt::format(" {:.0f} | {:.2f} |", off, decode / off);
     }
-    std::printf("| %d | %.0f |%s %.0f | %.2f | %.2f |\n", t, pipeline, unscaled.c_str(), raw,
-                pipeline / raw, pipeline / (one * t));
+    std::printf("| %d | %.0f |%s %.0f | %.2f | %.2f | %.0f | %.2f |\n", t, decode,
+                unscaled.c_str(), raw, decode / raw, decode / (one * t), cpu_run,
+                cpu_run / (one_cpu * t));
   }
   std::printf(
-      "\npipeline: the first batches of epoch 0 as training takes them: the prefetcher's "
-      "data.workers threads read, decode%s and resize to %d into the staging buffers, "
-      "data.prefetch batches ahead, while augment_train (crop, flip, PCA lighting, mean, to F32) "
-      "runs on the CPU. raw: tjDecompress2 of the same files' bytes, already in memory, to RGB at "
+      "\nto the batch: the first batches of epoch 0 as training takes them: the prefetcher's "
+      "data.workers threads read, decode%s and resize to %d each image into its batch's staging "
+      "buffer, data.prefetch batches ahead; in a GPU run the augmentation then runs on the GPU. "
+      "+ augmentation: a CPU run's threads also crop, flip, light and subtract the mean (to "
+      "F32) for each image. raw: tjDecompress2 of the same files' bytes, already in memory, to RGB at "
       "full size, on as many threads. Scaling: images/s per thread against one thread's.\n",
       full_decode ? " at the DCT scale" : "", config.data.image_size);
 }

@@ -155,7 +155,7 @@ void BatchLoader::augment(int n, const AugmentSample* samples, Tensor& out) cons
 #endif
 }
 
-void BatchLoader::augment_train(int n, int epoch, Tensor& out) const {
+AugmentSample BatchLoader::train_sample(int slot, int epoch) const {
   const auto& a = config_.augment;
   // The paper's shift sum_i alpha_i lambda_i p_i is stated for pixels in [0, 1] (the reference
   // values everyone uses, lambda = 0.2175, 0.0188, 0.0045, are eigenvalues on that scale). Our
@@ -163,13 +163,30 @@ void BatchLoader::augment_train(int n, int epoch, Tensor& out) const {
   // so lambda / 255 here. Taken literally on 0-255 pixels, alpha = 0.1 would shift by hundreds.
   const float eigval[3] = {stats_.eigval[0] / 255.0f, stats_.eigval[1] / 255.0f,
                            stats_.eigval[2] / 255.0f};
+  return kernels::draw_augment(
+      config_.seed, static_cast<uint64_t>(epoch),
+      static_cast<uint32_t>(staged_index_[static_cast<size_t>(slot)]), size_, crop_,
+      a.crop == "random", a.flip, static_cast<float>(a.lighting), eigval, stats_.eigvec.data());
+}
+
+void BatchLoader::augment_train(int n, int epoch, Tensor& out) const {
   std::vector<AugmentSample> samples(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i)
-    samples[static_cast<size_t>(i)] = kernels::draw_augment(
-        config_.seed, static_cast<uint64_t>(epoch),
-        static_cast<uint32_t>(staged_index_[static_cast<size_t>(i)]), size_, crop_,
-        a.crop == "random", a.flip, static_cast<float>(a.lighting), eigval, stats_.eigvec.data());
+  for (int i = 0; i < n; ++i) samples[static_cast<size_t>(i)] = train_sample(i, epoch);
   augment(n, samples.data(), out);
+}
+
+void BatchLoader::augment_train_one(int slot, int epoch, Tensor& out) const {
+  if (!out.device().is_cpu() || out.dtype() != DType::f32 || out.shape().size() != 4 ||
+      out.shape()[0] < capacity_ || out.shape()[1] != 3 || out.shape()[2] != crop_ ||
+      out.shape()[3] != crop_)
+    throw std::logic_error("augment_train_one: out must be (capacity, 3, crop, crop) F32 on the CPU");
+  const AugmentGeom g{1, size_, crop_, config_.data.scale};
+  const AugmentSample sample = train_sample(slot, epoch);
+  g.check_samples(&sample);
+  const auto image_bytes = static_cast<size_t>(3) * size_ * size_;
+  cpu::augment_image<float>(g, staged_ + static_cast<size_t>(slot) * image_bytes,
+                            stats_.mean.data(), sample,
+                            out.data<float>() + static_cast<int64_t>(slot) * 3 * crop_ * crop_);
 }
 
 void BatchLoader::augment_fixed(int n, const AugmentSample& crop, Tensor& out) const {

@@ -28,8 +28,12 @@ void check_training_order(const Config& config, const DataSource& data) {
 }
 
 Prefetcher::Prefetcher(const DataSource& data, const DataStats& stats, const Config& config,
-                       int batch, int64_t batches_per_epoch, Device device)
-    : data_(data), config_(config), batch_(batch), batches_per_epoch_(batches_per_epoch) {
+                       int batch, int64_t batches_per_epoch, Device device, bool augment)
+    : data_(data),
+      config_(config),
+      batch_(batch),
+      batches_per_epoch_(batches_per_epoch),
+      augment_(augment) {
   check_training_order(config, data);
   quasi_random_ = config.data.order == "quasi_random";
   // One batch with the model, data.prefetch decoding ahead.
@@ -37,6 +41,12 @@ Prefetcher::Prefetcher(const DataSource& data, const DataStats& stats, const Con
   for (Slot& s : slots_) {
     s.loader = std::make_unique<BatchLoader>(data, stats, config, batch, device);
     s.labels.resize(static_cast<size_t>(batch));
+  }
+  const int crop = slots_.front().loader->crop();
+  if (augment && device.is_cpu()) {
+    for (Slot& s : slots_) s.images = Tensor({batch, 3, crop, crop}, DType::f32);
+  } else if (augment) {
+    device_images_ = Tensor({batch, 3, crop, crop}, DType::f32, device);
   }
   for (int t = 0; t < config.data.workers; ++t) threads_.emplace_back([this] { work(); });
 }
@@ -132,6 +142,7 @@ void Prefetcher::work() {
     try {
       s.loader->decode_one(job.position, job.index, &s.labels[static_cast<size_t>(job.position)],
                            bad);
+      if (s.images.numel() > 0) s.loader->augment_train_one(job.position, s.epoch, s.images);
     } catch (...) {
       error = std::current_exception();
     }
@@ -198,7 +209,11 @@ Prefetcher::Batch Prefetcher::get(int epoch, int64_t batch, bool more) {
   std::vector<BadSample> bad = s.bad;
   std::sort(bad.begin(), bad.end(),
             [](const BadSample& x, const BadSample& y) { return x.index < y.index; });
-  return {*s.loader, s.labels.data(), std::move(bad)};
+  if (s.images.numel() > 0 || !augment_)
+    return {s.images, *s.loader, s.labels.data(), std::move(bad)};
+  lock.unlock();
+  s.loader->augment_train(batch_, epoch, device_images_);  // queued behind the batch's upload
+  return {device_images_, *s.loader, s.labels.data(), std::move(bad)};
 }
 
 }  // namespace alexnet

@@ -1,7 +1,10 @@
 // Decoding ahead of the model: while one batch trains, the next data.prefetch batches decode on a
 // pool of data.workers threads that lives as long as the run and takes images one at a time, in
-// order, across batch boundaries (a slow image holds up one thread, not a whole batch); on a GPU
-// each batch is copied to the device as soon as its last image is decoded. Memory is bounded:
+// order, across batch boundaries (a slow image holds up one thread, not a whole batch). For a
+// CPU run the thread that decodes an image also augments it (crop, flip, lighting, mean) into
+// the batch's input, so the whole per-image path runs on the pool; on a GPU each batch is copied
+// to the device as soon as its last image is decoded, and get() queues the fused augmentation
+// kernel there. Memory is bounded:
 // data.prefetch + 1 staging buffers (pinned, for a GPU), reused in turn. What a batch holds
 // depends only on (seed, epoch, position in the epoch), never on the timing or the number of
 // threads, so prefetching changes no result.
@@ -32,15 +35,18 @@ void check_training_order(const Config& config, const DataSource& data);
 
 class Prefetcher {
  public:
-  // `device`: where the batches are augmented (the net's device).
+  // `device`: where the batches are augmented (the net's device). augment = false: the batches
+  // stay uint8 in the staging buffers and Batch::images is empty (alexnet-bench times the
+  // decoding alone: what a GPU run's threads do).
   Prefetcher(const DataSource& data, const DataStats& stats, const Config& config, int batch,
-             int64_t batches_per_epoch, Device device);
+             int64_t batches_per_epoch, Device device, bool augment = true);
   ~Prefetcher();  // stops the threads (an image being decoded is finished first)
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
 
   struct Batch {
-    const BatchLoader& loader;  // holds the decoded batch: call augment_train on it
+    const Tensor& images;       // (batch, 3, crop, crop) F32 on the device, augmented for training
+    const BatchLoader& loader;  // holds the decoded uint8 batch (for other crops)
     const int32_t* labels;
     std::vector<BadSample> bad;  // files skipped in this batch, by index
   };
@@ -51,6 +57,7 @@ class Prefetcher {
  private:
   struct Slot {
     std::unique_ptr<BatchLoader> loader;
+    Tensor images;  // a CPU run: the batch augmented, image by image, by the decode threads
     std::vector<int32_t> labels;
     int epoch = -1;
     int64_t batch = -1;
@@ -81,6 +88,8 @@ class Prefetcher {
   int batch_;
   int64_t batches_per_epoch_;
   std::vector<Slot> slots_;
+  Tensor device_images_;  // a GPU run: the batch get() last augmented there
+  bool augment_;
   std::map<int, std::vector<int64_t>> orders_;  // node-based: other epochs' orders stay put
   std::deque<size_t> queued_;                   // slots decoding or decoded, in batch order
   size_t held_ = SIZE_MAX;                      // the slot the last get() returned

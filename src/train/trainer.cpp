@@ -34,6 +34,15 @@ namespace fs = std::filesystem;
 namespace alexnet {
 namespace {
 
+// The process's resident memory in MB (Linux: /proc/self/statm), or -1 where it cannot be read:
+// in every epoch summary, so that growth from epoch to epoch shows.
+double resident_megabytes() {
+  std::ifstream statm("/proc/self/statm");
+  long long total = 0, resident = 0;
+  if (!(statm >> total >> resident)) return -1;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1e6;
+}
+
 // ---------------------------------------------------------------------------- signals
 // The first SIGINT/SIGTERM asks the loop to stop after the current step and checkpoint;
 // a second SIGINT gives up at once (the last checkpoint on disk stays intact: writes are atomic).
@@ -300,9 +309,6 @@ int run_training(const TrainOptions& opt) {
           : config.train.epochs * steps_per_epoch;
   const auto& classes = train_data->classes();
   const auto& names = train_data->class_names();
-  // The loader augments on the net's device (on a GPU: the fused kernel, from the uint8 batch
-  // its prefetch thread already uploaded).
-  Tensor images({B, 3, net.input_size(), net.input_size()}, DType::f32, device);
   int64_t last_saved_step = resuming ? state.step : -1;
 
   g_stop_signal = 0;
@@ -320,16 +326,17 @@ int run_training(const TrainOptions& opt) {
   while (state.epoch < config.train.epochs && state.step < total_steps && g_stop_signal == 0) {
     const auto step_start = Clock::now();
     const TraceRange trace_step("step " + std::to_string(state.step + 1));
-    // The wait for the batch (still decoding, or on a GPU still uploading) is the data wait.
+    // The wait for the batch (still decoding, or on a GPU still uploading) is the data wait. Its
+    // images come augmented: on the CPU by the decode threads, on a GPU by the fused kernel
+    // get() queues behind the upload.
     const auto batch = batches.get(state.epoch, state.batch_in_epoch, state.step + 1 < total_steps);
     const double data_wait = seconds_since(step_start);
     for (const auto& bad : batch.bad) {
       report.line("skipped " + bad.path + ": " + bad.reason);
       ++state.epoch_skipped;
     }
-    batch.loader.augment_train(B, state.epoch, images);
     const auto r =
-        net.forward(images, batch.labels, B, true, config.seed, static_cast<uint64_t>(state.step));
+        net.forward(batch.images, batch.labels, B, true, config.seed, static_cast<uint64_t>(state.step));
     if (!std::isfinite(r.loss_sum))
       throw Error(
           fmt::format("the loss became {:g} at step {}: training diverged (lower optim.lr "
@@ -388,11 +395,13 @@ int run_training(const TrainOptions& opt) {
                          1.0 - static_cast<double>(state.epoch_top1) / n,
                          1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
                          val.top5_error, lr_used, ips, data_wait_share));
+    const double rss = resident_megabytes();
     report.line(fmt::format(
         "epoch {} done: loss {:.4f}  train top-1 err {:.4f}  val top-1 err {:.4f}  "
-        "top-5 err {:.4f}  {:.1f} img/s  data wait {:.1f}%{}{}",
+        "top-5 err {:.4f}  {:.1f} img/s  data wait {:.1f}%{}{}{}",
         epoch, state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
         val.top1_error, val.top5_error, ips, 100 * data_wait_share,
+        rss >= 0 ? fmt::format("  rss {:.0f} MB", rss) : "",
         dropped ? fmt::format("  (lr -> {:g})", state.lr.lr) : "",
         state.epoch_skipped + static_cast<int64_t>(val.skipped.size()) > 0
             ? fmt::format("  ({} train, {} val images skipped)", state.epoch_skipped,

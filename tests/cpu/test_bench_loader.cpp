@@ -154,17 +154,19 @@ TEST_F(BenchLoader, InputTableHasARowPerThreadCount) {
                             "4", "--set", "data.batch_size=2"},
                            dir_.string());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("| threads | pipeline images/s | without DCT scaling | DCT gain | raw "
-                       "tjDecompress images/s | pipeline / raw | scaling vs 1 thread |"),
+  EXPECT_NE(r.out.find("| threads | to the batch (GPU run) images/s | without DCT scaling | DCT "
+                       "gain | raw tjDecompress images/s | GPU run / raw | scaling vs 1 thread | "
+                       "+ augmentation (CPU run) images/s | scaling vs 1 thread |"),
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("(JPEG tree), 4 images per run"), std::string::npos) << r.out;
   for (const int threads : {1, 2}) {
     const auto cells = row(r.out, threads);
-    ASSERT_EQ(cells.size(), 7u) << "no row for " << threads << " threads:\n" << r.out;
+    ASSERT_EQ(cells.size(), 9u) << "no row for " << threads << " threads:\n" << r.out;
     for (size_t c = 1; c < cells.size(); ++c) EXPECT_TRUE(positive(cells[c])) << cells[c];
   }
   EXPECT_EQ(row(r.out, 1)[6], "1.00");
+  EXPECT_EQ(row(r.out, 1)[8], "1.00");
 
   const std::string packed = make_packed(dir_.string(), false);
   const auto p = test::run(
@@ -173,7 +175,7 @@ TEST_F(BenchLoader, InputTableHasARowPerThreadCount) {
       dir_.string());
   ASSERT_EQ(p.exit_code, 0) << p.out << p.err;
   EXPECT_NE(p.out.find("(packed), 8 images per run"), std::string::npos) << p.out;
-  EXPECT_EQ(row(p.out, 1).size(), 5u) << p.out;
+  EXPECT_EQ(row(p.out, 1).size(), 7u) << p.out;
 
   expect_refused(
       test::run({"alexnet-bench", "--input", (dir_ / "missing").string()}, dir_.string()),

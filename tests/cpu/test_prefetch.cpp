@@ -1,7 +1,10 @@
 // The prefetcher's pool of decode threads, which takes images one at a time across batches:
 // every batch is the same for 1, 2 and 3 threads and for 1 or 3 batches decoded ahead, across
 // epoch boundaries, after a jump to another batch (a resumed run), and with bad files in the
-// set, which are reported in the batch where they were met.
+// set, which are reported in the batch where they were met. On the CPU the threads augment each
+// image as they decode it, which must give what augmenting the whole batch gives. In
+// quasi-random order they also have the source read ahead every chunk a window of images will
+// touch, once per epoch, before its images are loaded.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -89,14 +92,19 @@ std::vector<Taken> take_all(const BadTree& tree, int workers, int prefetch, int6
   for (int epoch = 0; epoch < kEpochs; ++epoch)
     for (int64_t b = epoch == 0 ? first : 0; b < per_epoch; ++b) {
       const auto batch = batches.get(epoch, b, epoch + 1 < kEpochs || b + 1 < per_epoch);
-      Taken t = taken_from(batch.loader, batch.labels, epoch);
+      // The decode threads augmented each image as they decoded it.
+      const float* images = batch.images.data<float>();
+      Taken t{{batch.labels, batch.labels + kBatch},
+              {images, images + batch.images.numel()},
+              {}};
       for (const auto& bad : batch.bad) t.bad.push_back(fs::path(bad.path).filename().string());
       taken.push_back(std::move(t));
     }
   return taken;
 }
 
-// The same batches without the prefetcher: each epoch's order, decoded batch by batch.
+// The same batches without the prefetcher: each epoch's order, decoded batch by batch and
+// augmented as a batch.
 std::vector<Taken> take_directly(const BadTree& tree) {
   const Config c = config_of(tree, 1, 1);
   const auto source = make_source(c, Split::train);

@@ -80,6 +80,13 @@ TEST(Train, SmallSyntheticConfigLearnsFarBelowChance) {
       const auto at = line.find("  data wait ");
       ASSERT_NE(at, std::string::npos) << line;
       EXPECT_NE(line.find('%', at), std::string::npos) << line;
+      // The resident memory, in MB: more than the net's weights, less than the machine.
+      const auto rss = line.find("  rss ");
+      ASSERT_NE(rss, std::string::npos) << line;
+      const double mb = std::stod(line.substr(rss + 6));
+      EXPECT_GT(mb, 1.0) << line;
+      EXPECT_LT(mb, 1e6) << line;
+      EXPECT_NE(line.find(" MB", rss), std::string::npos) << line;
     }
   }
   EXPECT_EQ(periodic, 10) << log;  // 200 steps, a line every 20
