@@ -117,6 +117,10 @@ struct Config {
     double min_delta = 0.001;  // plateau: a smaller fall of val top-1 error is no improvement
     std::vector<int> step_epochs = {30, 60, 80};  // step: drop after these epochs
     double min_lr = 0.0;                          // never drop below this
+    // Linear warm-up (Goyal et al. 2017, for large batches): over the first warmup_epochs the
+    // LR rises from warmup_start * lr to lr, step by step. 0 epochs = none.
+    double warmup_epochs = 0.0;
+    double warmup_start = 0.0;
     bool operator==(const Optim&) const = default;
   } optim;
 

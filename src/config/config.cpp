@@ -311,6 +311,17 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(optim.min_lr),
                .range = kAtLeast0,
                .meaning = "lr never drops below this"});
+  k.push_back({.key = "optim.warmup_epochs",
+               .field = ALEXNET_FIELD(optim.warmup_epochs),
+               .range = kAtLeast0,
+               .meaning = "linear warm-up: the lr rises step by step over this many epochs "
+                          "(fractions allowed), from warmup_start * lr to lr; 0 = none. For large "
+                          "batches with the linear scaling rule (lr proportional to the batch)"});
+  k.push_back({.key = "optim.warmup_start",
+               .field = ALEXNET_FIELD(optim.warmup_start),
+               .range = Range{0, 1},
+               .meaning = "the lr's multiplier where the warm-up starts (Goyal et al.: 1/k for a "
+                          "batch k times the base one)"});
 
   k.push_back({.key = "train.epochs",
                .field = ALEXNET_FIELD(train.epochs),

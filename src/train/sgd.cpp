@@ -1,6 +1,7 @@
 #include "alexnet/sgd.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace alexnet {
 
@@ -18,6 +19,15 @@ void sgd_step(Net& net, const Config::Optim& optim, double lr) {
     }
     ops::sgd_update_all(lr, optim.momentum, tensors);
   }
+}
+
+double lr_at_step(const Config::Optim& optim, double lr, int64_t step, int64_t steps_per_epoch) {
+  if (optim.warmup_epochs <= 0) return lr;
+  const int64_t warmup_steps = std::max<int64_t>(
+      1, std::llround(optim.warmup_epochs * static_cast<double>(steps_per_epoch)));
+  if (step + 1 >= warmup_steps) return lr;
+  const double s = optim.warmup_start;
+  return lr * (s + (1 - s) * static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
 }
 
 LrState initial_lr_state(const Config::Optim& optim) {

@@ -343,7 +343,8 @@ int run_training(const TrainOptions& opt) {
                       "or data.scale, or use model.init.scheme)",
                       r.loss_sum, state.step));
     net.backward();
-    sgd_step(net, config.optim, state.lr.lr);
+    const double lr = lr_at_step(config.optim, state.lr.lr, state.step, steps_per_epoch);
+    sgd_step(net, config.optim, lr);
     ++state.step;
     ++state.batch_in_epoch;
     state.epoch_loss_sum += r.loss_sum;
@@ -363,7 +364,7 @@ int run_training(const TrainOptions& opt) {
                                           config.train.epochs, state.step, total_steps);
     report.progress(fmt::format(
         "{}  loss {:.4f}  {:.1f} img/s  data wait {:.0f}%  lr {:g}  ETA {}", where, r.loss_sum / B,
-        steps_per_s * B, 100 * state.epoch_data_wait_seconds / state.epoch_seconds, state.lr.lr,
+        steps_per_s * B, 100 * state.epoch_data_wait_seconds / state.epoch_seconds, lr,
         duration(static_cast<double>(total_steps - state.step) / steps_per_s)));
     if (state.step % config.train.log_every == 0) {
       const double window_s = seconds_since(window_start);
@@ -371,8 +372,7 @@ int run_training(const TrainOptions& opt) {
           "{} loss {:.5f} train_top1_err {:.4f} {:.1f} img/s data_wait {:.3f} lr {:g}", where,
           window_loss / static_cast<double>(window_steps),
           1.0 - static_cast<double>(state.epoch_top1) / static_cast<double>(state.epoch_images),
-          static_cast<double>(window_steps * B) / window_s, window_data_wait / window_s,
-          state.lr.lr));
+          static_cast<double>(window_steps * B) / window_s, window_data_wait / window_s, lr));
       window_loss = window_data_wait = 0;
       window_steps = 0;
       window_start = Clock::now();
@@ -384,7 +384,8 @@ int run_training(const TrainOptions& opt) {
     const auto val = evaluate(net, *val_data, stats, config, 1);
     for (const auto& bad : val.skipped)
       report.line("skipped (val) " + bad.path + ": " + bad.reason);
-    const double lr_used = state.lr.lr;
+    // The LR of the epoch's last step (below the schedule's during a warm-up).
+    const double lr_used = lr_at_step(config.optim, state.lr.lr, state.step - 1, steps_per_epoch);
     const bool dropped = update_lr_after_epoch(config.optim, epoch, val.top1_error, state.lr);
     const double n = static_cast<double>(state.epoch_images);
     const double ips = n / state.epoch_seconds;

@@ -1,5 +1,5 @@
-// The optimizer around the per-element SGD kernel: which parameters are decayed, and when the
-// learning-rate schedules divide the rate.
+// The optimizer around the per-element SGD kernel: which parameters are decayed, when the
+// learning-rate schedules divide the rate, and the warm-up.
 #include <gtest/gtest.h>
 
 #include "alexnet/sgd.h"
@@ -69,6 +69,30 @@ TEST(Schedule, StepDropsAfterTheListedEpochs) {
 
 // One step of the paper's rule over the whole net, by hand: weights are decayed, biases only
 // when asked.
+TEST(Schedule, WarmupRisesLinearlyToTheScheduledLr) {
+  Config::Optim o;
+  EXPECT_EQ(lr_at_step(o, 0.4, 0, 100), 0.4);  // no warm-up by default
+  // 0.05 epochs of 100 steps: 5 steps, from 0.25 * lr; hand-computed.
+  o.warmup_epochs = 0.05;
+  o.warmup_start = 0.25;
+  const double want[] = {0.4 * (0.25 + 0.75 * 1 / 5), 0.4 * (0.25 + 0.75 * 2 / 5),
+                         0.4 * (0.25 + 0.75 * 3 / 5), 0.4 * (0.25 + 0.75 * 4 / 5), 0.4, 0.4};
+  for (int step = 0; step < 6; ++step)
+    EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, step, 100), want[step]) << step;
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, 0, 100), 0.16);
+  EXPECT_EQ(lr_at_step(o, 0.4, 1000, 100), 0.4);
+  // From zero, over 2 epochs of 3 steps: 1/6, 2/6, ... of the (possibly dropped) lr.
+  o.warmup_epochs = 2;
+  o.warmup_start = 0;
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.3, 0, 3), 0.05);
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.3, 2, 3), 0.15);
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.03, 2, 3), 0.015);
+  EXPECT_EQ(lr_at_step(o, 0.3, 5, 3), 0.3);
+  // Less than one step of warm-up still means one step.
+  o.warmup_epochs = 0.001;
+  EXPECT_EQ(lr_at_step(o, 0.3, 0, 3), 0.3);
+}
+
 TEST(Sgd, DecaysWeightsAndBiasesOnlyWhenConfigured) {
   Config c;
   c.model.towers = 1;
