@@ -89,8 +89,7 @@ std::vector<SafetensorsView> stats_views(const DataStats& stats);
 
 // A uniform permutation of [0, size) drawn from Philox (seed, counter, stream): the same on every
 // machine. (rng_streams.h lists the streams.)
-std::vector<int64_t> random_permutation(uint64_t seed, int counter, uint32_t stream,
-                                        int64_t size);
+std::vector<int64_t> random_permutation(uint64_t seed, int counter, uint32_t stream, int64_t size);
 // The epoch's order: a uniform permutation of [0, size) from (seed, epoch).
 std::vector<int64_t> epoch_order(uint64_t seed, int epoch, int64_t size);
 // A permutation of [0, size) for data read in blocks: [0, size) cut into chunks of `chunk`

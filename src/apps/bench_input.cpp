@@ -159,9 +159,10 @@ void bench_input(const std::string& path, const std::vector<int>& threads, int64
                                   : read_file(source->describe(i)));
     bytes += static_cast<double>(jpegs.back().size());
   }
-  const std::vector<std::string> files = cold ? data_files(path, packed) : std::vector<std::string>();
-  const std::function<void()> before = cold ? std::function<void()>([&] { evict(files); })
-                                            : std::function<void()>();
+  const std::vector<std::string> files =
+      cold ? data_files(path, packed) : std::vector<std::string>();
+  const std::function<void()> before =
+      cold ? std::function<void()>([&] { evict(files); }) : std::function<void()>();
   std::printf(
       "\n### input pipeline: %s (%s), %lld images per run (%.1f KB each on average), to %dx%d, "
       "crop %d, batch %d, %s order%s; best of %d\n\n",
@@ -185,16 +186,16 @@ void bench_input(const std::string& path, const std::vector<int>& threads, int64
       const double off = pipeline_rate(*full_decode, config, t, batches, false, before);
       unscaled = fmt::format(" {:.0f} | {:.2f} |", off, decode / off);
     }
-    std::printf("| %d | %.0f |%s %.0f | %.2f | %.2f | %.0f | %.2f |\n", t, decode,
-                unscaled.c_str(), raw, decode / raw, decode / (one * t), cpu_run,
-                cpu_run / (one_cpu * t));
+    std::printf("| %d | %.0f |%s %.0f | %.2f | %.2f | %.0f | %.2f |\n", t, decode, unscaled.c_str(),
+                raw, decode / raw, decode / (one * t), cpu_run, cpu_run / (one_cpu * t));
   }
   std::printf(
       "\nto the batch: the first batches of epoch 0 as training takes them: the prefetcher's "
       "data.workers threads read, decode%s and resize to %d each image into its batch's staging "
       "buffer, data.prefetch batches ahead; in a GPU run the augmentation then runs on the GPU. "
       "+ augmentation: a CPU run's threads also crop, flip, light and subtract the mean (to "
-      "F32) for each image. raw: tjDecompress2 of the same files' bytes, already in memory, to RGB at "
+      "F32) for each image. raw: tjDecompress2 of the same files' bytes, already in memory, to RGB "
+      "at "
       "full size, on as many threads. Scaling: images/s per thread against one thread's.\n",
       full_decode ? " at the DCT scale" : "", config.data.image_size);
 }

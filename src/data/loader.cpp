@@ -163,10 +163,10 @@ AugmentSample BatchLoader::train_sample(int slot, int epoch) const {
   // so lambda / 255 here. Taken literally on 0-255 pixels, alpha = 0.1 would shift by hundreds.
   const float eigval[3] = {stats_.eigval[0] / 255.0f, stats_.eigval[1] / 255.0f,
                            stats_.eigval[2] / 255.0f};
-  return kernels::draw_augment(
-      config_.seed, static_cast<uint64_t>(epoch),
-      static_cast<uint32_t>(staged_index_[static_cast<size_t>(slot)]), size_, crop_,
-      a.crop == "random", a.flip, static_cast<float>(a.lighting), eigval, stats_.eigvec.data());
+  return kernels::draw_augment(config_.seed, static_cast<uint64_t>(epoch),
+                               static_cast<uint32_t>(staged_index_[static_cast<size_t>(slot)]),
+                               size_, crop_, a.crop == "random", a.flip,
+                               static_cast<float>(a.lighting), eigval, stats_.eigvec.data());
 }
 
 void BatchLoader::augment_train(int n, int epoch, Tensor& out) const {
@@ -179,7 +179,8 @@ void BatchLoader::augment_train_one(int slot, int epoch, Tensor& out) const {
   if (!out.device().is_cpu() || out.dtype() != DType::f32 || out.shape().size() != 4 ||
       out.shape()[0] < capacity_ || out.shape()[1] != 3 || out.shape()[2] != crop_ ||
       out.shape()[3] != crop_)
-    throw std::logic_error("augment_train_one: out must be (capacity, 3, crop, crop) F32 on the CPU");
+    throw std::logic_error(
+        "augment_train_one: out must be (capacity, 3, crop, crop) F32 on the CPU");
   const AugmentGeom g{1, size_, crop_, config_.data.scale};
   const AugmentSample sample = train_sample(slot, epoch);
   g.check_samples(&sample);

@@ -10,8 +10,8 @@
 namespace alexnet {
 namespace {
 
-// Fisher-Yates over v[0, n) driven by Philox keyed on (seed, counter: the epoch); element i of the draw is
-// `first + i`, so that shuffles of disjoint ranges under one stream never share a draw.
+// Fisher-Yates over v[0, n) driven by Philox keyed on (seed, counter: the epoch); element i of the
+// draw is `first + i`, so that shuffles of disjoint ranges under one stream never share a draw.
 void shuffle(int64_t* v, int64_t n, uint64_t seed, int counter, uint32_t stream, int64_t first) {
   for (int64_t i = n - 1; i > 0; --i) {
     const auto bits = kernels::philox_draw(seed, static_cast<uint64_t>(counter), stream,
@@ -30,8 +30,7 @@ std::vector<int64_t> iota(int64_t n) {
 
 }  // namespace
 
-std::vector<int64_t> random_permutation(uint64_t seed, int counter, uint32_t stream,
-                                        int64_t size) {
+std::vector<int64_t> random_permutation(uint64_t seed, int counter, uint32_t stream, int64_t size) {
   std::vector<int64_t> order = iota(size);
   shuffle(order.data(), size, seed, counter, stream, 0);
   return order;

@@ -7,9 +7,10 @@
 //    positions in the pack's order (`first`, `count`), the .bin's length (`bytes`), the bad
 //    samples (`bad`: "index TAB path TAB reason" lines, by source index), a hash of the source's
 //    sample names (`source`) and `options`: everything that changes the bytes (encoding,
-//    quality, image size, images per shard, source size, a hash of the classes, the order). A shard is reused only when all of these match and its .bin has the
-//    recorded length; otherwise it is packed again (rewritten, not refused), so a resume with
-//    other options silently redoes the shards that differ and the result never mixes options.
+//    quality, image size, images per shard, source size, a hash of the classes, the order). A shard
+//    is reused only when all of these match and its .bin has the recorded length; otherwise it is
+//    packed again (rewritten, not refused), so a resume with other options silently redoes the
+//    shards that differ and the result never mixes options.
 //  * A .bin is written under shard-NNNNN.bin.tmp, fsynced and renamed before its index is
 //    written, so an index always describes a complete .bin. index.safetensors is deleted when a
 //    pack starts and written last: a directory with an index is complete.
@@ -250,7 +251,8 @@ class Packer {
     for (int64_t s = 0; s < shards; ++s) {
       ShardPlan plan{s, s * per, std::min(per, n - s * per), {}};
       Fnv names;
-      for (int64_t p = plan.first; p < plan.first + plan.count; ++p) names.add(source_.describe(at(p)));
+      for (int64_t p = plan.first; p < plan.first + plan.count; ++p)
+        names.add(source_.describe(at(p)));
       plan.source_hash = names.hex();
       ShardIndex& index = indexes[static_cast<size_t>(s)];
       if (auto kept = reusable(plan)) {
@@ -656,10 +658,10 @@ class PackedSource final : public PackedDataSource {
       int64_t last = i;
       while (last + 1 < end && shard_[static_cast<size_t>(last + 1)] == shard) ++last;
       const int64_t from = offset_[static_cast<size_t>(i)],
-                    to = offset_[static_cast<size_t>(last)] + size_bytes_[static_cast<size_t>(last)];
+                    to =
+                        offset_[static_cast<size_t>(last)] + size_bytes_[static_cast<size_t>(last)];
       // Only advice: a failure costs speed, never a result, and the read itself reports errors.
-      (void)::posix_fadvise(fds_[static_cast<size_t>(shard)], from, to - from,
-                            POSIX_FADV_WILLNEED);
+      (void)::posix_fadvise(fds_[static_cast<size_t>(shard)], from, to - from, POSIX_FADV_WILLNEED);
       i = last + 1;
     }
   }

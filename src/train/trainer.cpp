@@ -335,8 +335,8 @@ int run_training(const TrainOptions& opt) {
       report.line("skipped " + bad.path + ": " + bad.reason);
       ++state.epoch_skipped;
     }
-    const auto r =
-        net.forward(batch.images, batch.labels, B, true, config.seed, static_cast<uint64_t>(state.step));
+    const auto r = net.forward(batch.images, batch.labels, B, true, config.seed,
+                               static_cast<uint64_t>(state.step));
     if (!std::isfinite(r.loss_sum))
       throw Error(
           fmt::format("the loss became {:g} at step {}: training diverged (lower optim.lr "
@@ -397,17 +397,17 @@ int run_training(const TrainOptions& opt) {
                          1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
                          val.top5_error, lr_used, ips, data_wait_share));
     const double rss = resident_megabytes();
-    report.line(fmt::format(
-        "epoch {} done: loss {:.4f}  train top-1 err {:.4f}  val top-1 err {:.4f}  "
-        "top-5 err {:.4f}  {:.1f} img/s  data wait {:.1f}%{}{}{}",
-        epoch, state.epoch_loss_sum / n, 1.0 - static_cast<double>(state.epoch_top1) / n,
-        val.top1_error, val.top5_error, ips, 100 * data_wait_share,
-        rss >= 0 ? fmt::format("  rss {:.0f} MB", rss) : "",
-        dropped ? fmt::format("  (lr -> {:g})", state.lr.lr) : "",
-        state.epoch_skipped + static_cast<int64_t>(val.skipped.size()) > 0
-            ? fmt::format("  ({} train, {} val images skipped)", state.epoch_skipped,
-                          val.skipped.size())
-            : ""));
+    report.line(
+        fmt::format("epoch {} done: loss {:.4f}  train top-1 err {:.4f}  val top-1 err {:.4f}  "
+                    "top-5 err {:.4f}  {:.1f} img/s  data wait {:.1f}%{}{}{}",
+                    epoch, state.epoch_loss_sum / n,
+                    1.0 - static_cast<double>(state.epoch_top1) / n, val.top1_error, val.top5_error,
+                    ips, 100 * data_wait_share, rss >= 0 ? fmt::format("  rss {:.0f} MB", rss) : "",
+                    dropped ? fmt::format("  (lr -> {:g})", state.lr.lr) : "",
+                    state.epoch_skipped + static_cast<int64_t>(val.skipped.size()) > 0
+                        ? fmt::format("  ({} train, {} val images skipped)", state.epoch_skipped,
+                                      val.skipped.size())
+                        : ""));
     const std::string input_bound =
         input_bound_warning(data_wait_share, config, std::thread::hardware_concurrency());
     if (!input_bound.empty()) report.line(input_bound);

@@ -166,10 +166,10 @@ TEST_F(CliErrors, QuasiRandomOnAPackInClassOrder) {
                       "data.synthetic.train_images=64", "--order", "source", "--out", packed},
                      *dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_refused({"alexnet-train", "--config", config(), "--out", out, "--set",
-                  "data.source=packed", "--set", "data.train=" + packed, "--set",
-                  "data.val=" + packed, "--set", "data.order=quasi_random"},
-                 {"needs a packed set in shuffled order", packed, "pack it again"});
+  expect_refused(
+      {"alexnet-train", "--config", config(), "--out", out, "--set", "data.source=packed", "--set",
+       "data.train=" + packed, "--set", "data.val=" + packed, "--set", "data.order=quasi_random"},
+      {"needs a packed set in shuffled order", packed, "pack it again"});
   EXPECT_FALSE(fs::exists(out)) << "a refused run created its directory";
 }
 

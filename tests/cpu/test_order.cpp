@@ -48,8 +48,8 @@ TEST(EpochOrder, EachIndexComesFirstAboutEquallyOften) {
 // permutation, whose windows (runs of `window` chunks' worth of images) each hold whole chunks,
 // at most `window` of them, every chunk in exactly one window.
 void expect_quasi_random(int64_t size, int64_t chunk, int64_t window) {
-  SCOPED_TRACE("size " + std::to_string(size) + ", chunk " + std::to_string(chunk) +
-               ", window " + std::to_string(window));
+  SCOPED_TRACE("size " + std::to_string(size) + ", chunk " + std::to_string(chunk) + ", window " +
+               std::to_string(window));
   const auto order = quasi_random_order(5, 2, size, chunk, window);
   ASSERT_EQ(static_cast<int64_t>(order.size()), size);
   EXPECT_TRUE(is_permutation_of_iota(order));

@@ -263,7 +263,8 @@ TEST(Pack, AnInterruptedPackResumesToTheSameBytes) {
 
   // As if killed while writing the last shard: its files and the index are missing, a
   // temporary is left over.
-  const int64_t in_last = read_safetensors(dir + "/shard-00004.safetensors").find("sample")->shape[0];
+  const int64_t in_last =
+      read_safetensors(dir + "/shard-00004.safetensors").find("sample")->shape[0];
   fs::remove(dir + "/shard-00004.bin");
   fs::remove(dir + "/shard-00004.safetensors");
   fs::remove(dir + "/index.safetensors");

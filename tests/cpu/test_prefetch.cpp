@@ -94,9 +94,7 @@ std::vector<Taken> take_all(const BadTree& tree, int workers, int prefetch, int6
       const auto batch = batches.get(epoch, b, epoch + 1 < kEpochs || b + 1 < per_epoch);
       // The decode threads augmented each image as they decoded it.
       const float* images = batch.images.data<float>();
-      Taken t{{batch.labels, batch.labels + kBatch},
-              {images, images + batch.images.numel()},
-              {}};
+      Taken t{{batch.labels, batch.labels + kBatch}, {images, images + batch.images.numel()}, {}};
       for (const auto& bad : batch.bad) t.bad.push_back(fs::path(bad.path).filename().string());
       taken.push_back(std::move(t));
     }
@@ -212,7 +210,7 @@ Config quasi_random_config(int workers, int prefetch) {
 }
 
 TEST(Prefetcher, QuasiRandomReadsEachChunkAheadOncePerEpoch) {
-  constexpr int64_t kSize = 53;  // 11 chunks of 5 (the last of 3), windows of 15 images
+  constexpr int64_t kSize = 53;   // 11 chunks of 5 (the last of 3), windows of 15 images
   constexpr int kQuasiBatch = 4;  // 13 batches an epoch, one image left out
   const DataStats stats = stats_of();
   std::vector<std::vector<float>> reference;
@@ -272,8 +270,8 @@ TEST(Prefetcher, QuasiRandomNeedsAShuffledPackedSet) {
   const DataStats stats = stats_of();
   const Config c = quasi_random_config(1, 1);
   const RecordingPackedSource in_class_order(20, false);
-  std::string e = test::error_of(
-      [&] { Prefetcher batches(in_class_order, stats, c, 4, 5, Device{}); });
+  std::string e =
+      test::error_of([&] { Prefetcher batches(in_class_order, stats, c, 4, 5, Device{}); });
   EXPECT_NE(e.find("needs a packed set in shuffled order"), std::string::npos) << e;
   EXPECT_NE(e.find("pack it again"), std::string::npos) << e;
   const BadTree tree;

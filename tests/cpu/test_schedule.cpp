@@ -75,8 +75,12 @@ TEST(Schedule, WarmupRisesLinearlyToTheScheduledLr) {
   // 0.05 epochs of 100 steps: 5 steps, from 0.25 * lr; hand-computed.
   o.warmup_epochs = 0.05;
   o.warmup_start = 0.25;
-  const double want[] = {0.4 * (0.25 + 0.75 * 1 / 5), 0.4 * (0.25 + 0.75 * 2 / 5),
-                         0.4 * (0.25 + 0.75 * 3 / 5), 0.4 * (0.25 + 0.75 * 4 / 5), 0.4, 0.4};
+  const double want[] = {0.4 * (0.25 + 0.75 * 1 / 5),
+                         0.4 * (0.25 + 0.75 * 2 / 5),
+                         0.4 * (0.25 + 0.75 * 3 / 5),
+                         0.4 * (0.25 + 0.75 * 4 / 5),
+                         0.4,
+                         0.4};
   for (int step = 0; step < 6; ++step)
     EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, step, 100), want[step]) << step;
   EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, 0, 100), 0.16);

@@ -240,9 +240,9 @@ TEST(Train, ResumeAfterSigtermIsBitIdentical) {
 TEST(Train, QuasiRandomResumeOnAPackedSetIsBitIdentical) {
   const auto dir = test::temp_dir("quasi");
   for (const char* split : {"train", "val"}) {
-    std::vector<std::string> pack = {"alexnet-prep", "pack", "--config",
-                                     test::source_path("configs/small.yaml"), "--split", split,
-                                     "--out", dir + "/" + split};
+    std::vector<std::string> pack = {
+        "alexnet-prep", "pack", "--config", test::source_path("configs/small.yaml"),
+        "--split",      split,  "--out",    dir + "/" + split};
     for (size_t i = 0; i < 2; ++i) pack.insert(pack.end(), {"--set", kResumeSets[i]});
     const auto r = run(pack, dir);
     ASSERT_EQ(r.exit_code, 0) << r.err;
