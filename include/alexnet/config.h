@@ -28,7 +28,7 @@ struct Config {
     double noise = 40.0;  // std of the per-pixel noise, 0-255 scale
     bool operator==(const Synthetic&) const = default;
   };
-  // data.order: quasi_random: how a packed set is read (see epoch_order_for in data.h).
+  // data.order: quasi_random: how a packed set is read (quasi_random_order in data.h).
   struct QuasiRandom {
     int chunk = 256;  // consecutive packed images read as one block (~7 MB of 256^2 JPEGs)
     int window = 32;  // chunks whose images are shuffled together (~8 k images in the cache)

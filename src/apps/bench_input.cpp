@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "alexnet/config.h"
@@ -64,13 +65,24 @@ double pipeline_rate(const DataSource& source, Config config, int threads, int64
   config.data.workers = threads;
   const int batch = config.data.batch_size;
   const DataStats stats = neutral_stats(source.image_size());
-  Prefetcher prefetcher(source, stats, config, batch, source.size() / batch, Device{}, augment);
+  std::optional<Prefetcher> prefetcher;
+  auto make = [&] {
+    prefetcher.emplace(source, stats, config, batch, source.size() / batch, Device{}, augment);
+  };
+  make();
   return best_rate(
       batches * batch,
       [&] {
-        for (int64_t b = 0; b < batches; ++b) prefetcher.get(0, b, b + 1 < batches);
+        for (int64_t b = 0; b < batches; ++b) prefetcher->get(0, b, b + 1 < batches);
       },
-      before);
+      // --cold: a fresh prefetcher, so that no thread of the last one still reads (read-ahead
+      // runs up to a window past the last batch) while the files leave the page cache.
+      before ? std::function<void()>([&] {
+        prefetcher.reset();
+        before();
+        make();
+      })
+             : std::function<void()>());
 }
 
 // The files a run reads: a packed set's shards, or every file of a tree.

@@ -314,8 +314,9 @@ std::vector<KeySpec> make_key_table() {
   k.push_back({.key = "optim.warmup_epochs",
                .field = ALEXNET_FIELD(optim.warmup_epochs),
                .range = kAtLeast0,
-               .meaning = "linear warm-up: the lr rises step by step over this many epochs "
-                          "(fractions allowed), from warmup_start * lr to lr; 0 = none. For large "
+               .meaning = "linear warm-up: over this many epochs (fractions allowed; rounded to "
+                          "steps) the lr rises step by step toward lr, step k of W at "
+                          "lr * (s + (1 - s) * k / W), s = warmup_start; 0 = none. For large "
                           "batches with the linear scaling rule (lr proportional to the batch)"});
   k.push_back({.key = "optim.warmup_start",
                .field = ALEXNET_FIELD(optim.warmup_start),

@@ -266,8 +266,6 @@ class Packer {
     }
     remove_stale(shards);
     write_index(indexes, report);
-    std::sort(report.bad.begin(), report.bad.end(),
-              [](const BadSample& a, const BadSample& b) { return a.index < b.index; });
     if (progress) progress(n, n);
     return report;
   }
@@ -483,6 +481,10 @@ class Packer {
       shard.insert(shard.end(), index.sample.size(), static_cast<int32_t>(s));
       report.bad.insert(report.bad.end(), index.bad.begin(), index.bad.end());
     }
+    // By source index, in the report and in the index alike (a shuffled pack meets them out of
+    // order).
+    std::sort(report.bad.begin(), report.bad.end(),
+              [](const BadSample& a, const BadSample& b) { return a.index < b.index; });
     const auto m = static_cast<int64_t>(sample.size());
     report.written = m;
     const std::map<std::string, std::string> metadata = {

@@ -67,8 +67,6 @@ TEST(Schedule, StepDropsAfterTheListedEpochs) {
   EXPECT_NEAR(lr[4], 0.0001, 1e-15);
 }
 
-// One step of the paper's rule over the whole net, by hand: weights are decayed, biases only
-// when asked.
 TEST(Schedule, WarmupRisesLinearlyToTheScheduledLr) {
   Config::Optim o;
   EXPECT_EQ(lr_at_step(o, 0.4, 0, 100), 0.4);  // no warm-up by default
@@ -97,6 +95,8 @@ TEST(Schedule, WarmupRisesLinearlyToTheScheduledLr) {
   EXPECT_EQ(lr_at_step(o, 0.3, 0, 3), 0.3);
 }
 
+// One step of the paper's rule over the whole net, by hand: weights are decayed, biases only
+// when asked.
 TEST(Sgd, DecaysWeightsAndBiasesOnlyWhenConfigured) {
   Config c;
   c.model.towers = 1;
