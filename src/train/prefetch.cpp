@@ -29,13 +29,8 @@ void check_training_order(const Config& config, const DataSource& data) {
 
 Prefetcher::Prefetcher(const DataSource& data, const DataStats& stats, const Config& config,
                        int batch, int64_t batches_per_epoch, Device device, bool augment)
-    : data_(data),
-      config_(config),
-      batch_(batch),
-      batches_per_epoch_(batches_per_epoch),
-      augment_(augment) {
+    : data_(data), config_(config), batch_(batch), batches_per_epoch_(batches_per_epoch) {
   check_training_order(config, data);
-  quasi_random_ = config.data.order == "quasi_random";
   // One batch with the model, data.prefetch decoding ahead.
   slots_.resize(static_cast<size_t>(config.data.prefetch) + 1);
   for (Slot& s : slots_) {
@@ -84,7 +79,7 @@ void Prefetcher::queue_batch(int epoch, int64_t batch) {
   s.ready = false;
   s.bad.clear();
   s.error = nullptr;
-  if (quasi_random_) read_ahead(epoch, batch);
+  if (config_.data.order == "quasi_random") read_ahead(epoch, batch);
   const int64_t* indices = order(epoch).data() + batch * batch_;
   for (int i = 0; i < batch_; ++i) jobs_.push_back({slot, i, indices[i]});
   queued_.push_back(slot);
@@ -209,8 +204,8 @@ Prefetcher::Batch Prefetcher::get(int epoch, int64_t batch, bool more) {
   std::vector<BadSample> bad = s.bad;
   std::sort(bad.begin(), bad.end(),
             [](const BadSample& x, const BadSample& y) { return x.index < y.index; });
-  if (s.images.numel() > 0 || !augment_)
-    return {s.images, *s.loader, s.labels.data(), std::move(bad)};
+  // Augmented by the decode threads (a CPU run), or not at all (augment = false).
+  if (device_images_.numel() == 0) return {s.images, *s.loader, s.labels.data(), std::move(bad)};
   lock.unlock();
   s.loader->augment_train(batch_, epoch, device_images_);  // queued behind the batch's upload
   return {device_images_, *s.loader, s.labels.data(), std::move(bad)};

@@ -88,13 +88,11 @@ class Prefetcher {
   int batch_;
   int64_t batches_per_epoch_;
   std::vector<Slot> slots_;
-  Tensor device_images_;  // a GPU run: the batch get() last augmented there
-  bool augment_;
+  Tensor device_images_;                        // a GPU run: the batch get() last augmented there
   std::map<int, std::vector<int64_t>> orders_;  // node-based: other epochs' orders stay put
   std::deque<size_t> queued_;                   // slots decoding or decoded, in batch order
   size_t held_ = SIZE_MAX;                      // the slot the last get() returned
   std::deque<Job> jobs_;
-  bool quasi_random_ = false;
   int ahead_epoch_ = 0;             // read-ahead advice is queued for the images before
   int64_t ahead_position_ = 0;      // this position of that epoch's order,
   std::vector<char> ahead_chunks_;  // and these chunks of that epoch have had it
