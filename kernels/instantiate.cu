@@ -103,10 +103,15 @@ void sgd_update_cuda(int64_t count, double lr, double momentum, double decay, fl
 }
 
 void sgd_update_all_cuda(double lr, double momentum, const SgdSegment<float>* segments, int count,
-                         int64_t total, cudaStream_t stream) {
-  const SgdUpdateAll<float> f{static_cast<float>(lr), static_cast<float>(momentum), segments,
-                              count};
+                         int64_t total, const float* lr_scales, cudaStream_t stream) {
+  const SgdUpdateAll<float> f{static_cast<float>(lr), static_cast<float>(momentum), segments, count,
+                              lr_scales};
   launch_elementwise(total, f, stream);
+}
+
+void lars_scales_cuda(const SgdSegment<float>* segments, int count, const float* norms,
+                      float* scales, cudaStream_t stream) {
+  launch_elementwise(count, LarsScales<float>{segments, norms, scales}, stream);
 }
 
 // ---------------------------------------------------------------- augmentation

@@ -46,9 +46,13 @@ void softmax_xent_cuda(int n, int k, const float* logits, const int32_t* labels,
 
 void sgd_update_cuda(int64_t count, double lr, double momentum, double decay, float* w, float* v,
                      const float* grad, cudaStream_t stream);
-// segments (count) are device memory; `total` elements in all.
+// segments (count) are device memory; `total` elements in all. lr_scales (count, device memory)
+// multiply each segment's lr, or null.
 void sgd_update_all_cuda(double lr, double momentum, const SgdSegment<float>* segments, int count,
-                         int64_t total, cudaStream_t stream);
+                         int64_t total, const float* lr_scales, cudaStream_t stream);
+// LARS: scales (count) from norms (2 * count: |w_k|, |grad_k|), all device memory.
+void lars_scales_cuda(const SgdSegment<float>* segments, int count, const float* norms,
+                      float* scales, cudaStream_t stream);
 
 // samples (N) are device memory too (draw them on the host with draw_augment or ten_crop and
 // copy); their offsets are not checked here, so each must lie within [0, size - crop].

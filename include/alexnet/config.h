@@ -121,6 +121,10 @@ struct Config {
     // LR rises from warmup_start * lr to lr, step by step. 0 epochs = none.
     double warmup_epochs = 0.0;
     double warmup_start = 0.0;
+    // sgd: the paper's update. lars: each weight tensor's step is scaled by its trust ratio
+    // lars_eta * |w| / (|grad| + weight_decay * |w|) (You et al. 2017); biases are not scaled.
+    std::string method = "sgd";  // sgd | lars
+    double lars_eta = 0.001;
     bool operator==(const Optim&) const = default;
   } optim;
 

@@ -100,8 +100,13 @@ template <class T>
 void sgd_update(int64_t count, double lr, double momentum, double decay, T* w, T* v, const T* grad);
 // The same over many tensors: tensor k is segments[k] (kernels/sgd.cuh), `total` elements in
 // all. Bit-identical to one sgd_update per tensor (on the GPU it is one launch of SgdUpdateAll).
+// lr_scales (count), when given, multiply each tensor's lr (LARS).
 template <class T>
 void sgd_update_all(double lr, double momentum, const kernels::SgdSegment<T>* segments, int count,
-                    int64_t total);
+                    int64_t total, const T* lr_scales = nullptr);
+// LARS: scales[k] = segment k's trust ratio (kernels::LarsScales), or 1 where its lars_eta is 0.
+// The norms are accumulated in double.
+template <class T>
+void lars_scales(const kernels::SgdSegment<T>* segments, int count, int64_t total, T* scales);
 
 }  // namespace alexnet::cpu

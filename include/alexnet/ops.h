@@ -52,12 +52,14 @@ XentResult softmax_xent(int n, const Tensor& logits, const int32_t* labels, Tens
 
 void sgd_update(double lr, double momentum, double decay, Tensor& w, Tensor& v, const Tensor& grad);
 // One update of many tensors, all on one device (one kernel launch on a GPU), each with its own
-// weight decay; the same bits as one sgd_update per tensor.
+// weight decay; the same bits as one sgd_update per tensor. A tensor with lars_eta > 0 steps
+// with lr times its LARS trust ratio (kernels/sgd.cuh), from the norms of its value and grad.
 struct SgdTensor {
   Tensor* w;
   Tensor* v;
   const Tensor* grad;
   double decay;
+  double lars_eta = 0;
 };
 void sgd_update_all(double lr, double momentum, const std::vector<SgdTensor>& tensors);
 

@@ -7,7 +7,9 @@
 namespace alexnet {
 
 // v <- momentum*v - weight_decay*lr*w - lr*grad;  w <- w + v   (every Param of the net).
-// Biases are decayed only when optim.decay_biases is set.
+// Biases are decayed only when optim.decay_biases is set. With optim.method lars, each weight
+// tensor's lr is multiplied by its trust ratio lars_eta * |w| / (|grad| + weight_decay * |w|)
+// (You et al. 2017; 1 when a norm is zero); biases keep the plain lr.
 void sgd_step(Net& net, const Config::Optim& optim, double lr);
 
 // The schedule's state: what a checkpoint must carry so a resumed run drops the LR when the

@@ -311,6 +311,17 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(optim.min_lr),
                .range = kAtLeast0,
                .meaning = "lr never drops below this"});
+  k.push_back({.key = "optim.method",
+               .field = ALEXNET_FIELD(optim.method),
+               .choices = {"sgd", "lars"},
+               .meaning = "the update: the paper's momentum SGD, or LARS (You et al. 2017): each "
+                          "weight tensor's step times its trust ratio "
+                          "lars_eta * |w| / (|grad| + weight_decay * |w|); biases unscaled"});
+  k.push_back({.key = "optim.lars_eta",
+               .field = ALEXNET_FIELD(optim.lars_eta),
+               .range = kPositive,
+               .meaning = "lars: the trust coefficient eta (the effective step of a weight tensor "
+                          "is lr * eta * |w| / |grad|, so lr is much larger than SGD's)"});
   k.push_back({.key = "optim.warmup_epochs",
                .field = ALEXNET_FIELD(optim.warmup_epochs),
                .range = kAtLeast0,

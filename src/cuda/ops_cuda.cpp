@@ -2,6 +2,7 @@
 // kernel launch per op, on the calling thread's current queue of that device.
 #include "src/cuda/ops_cuda.h"
 
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -41,6 +42,10 @@ struct DeviceContext {
   std::vector<kernels::SgdSegment<float>> sgd_table;
   kernels::SgdSegment<float>* sgd_table_device = nullptr;
   size_t sgd_table_capacity = 0;
+  // LARS, when the table asks for it: per segment |w| and |grad| (2 * capacity), then the lr
+  // scales (capacity). Sized with the table.
+  float* lars_norms = nullptr;
+  float* lars_scales = nullptr;
 };
 
 // The context of `device`, made on first use with that device current (the caller's guard).
@@ -198,7 +203,8 @@ void sgd_update_all(int device, double lr, double momentum,
   DeviceContext& c = on.ctx;
   const auto n = static_cast<size_t>(count);
   auto same = [](const kernels::SgdSegment<float>& a, const kernels::SgdSegment<float>& b) {
-    return a.w == b.w && a.v == b.v && a.grad == b.grad && a.begin == b.begin && a.decay == b.decay;
+    return a.w == b.w && a.v == b.v && a.grad == b.grad && a.begin == b.begin &&
+           a.decay == b.decay && a.lars_eta == b.lars_eta;
   };
   if (c.sgd_table.size() != n ||
       !std::equal(c.sgd_table.begin(), c.sgd_table.end(), segments, same)) {
@@ -206,18 +212,45 @@ void sgd_update_all(int device, double lr, double momentum,
     // device keeps the previous table alive until the updates queued with it are done.
     AX_CUDA_CHECK(cudaDeviceSynchronize());
     if (n > c.sgd_table_capacity) {
-      gpu::device_free(c.sgd_table_device, device);
+      for (void* p : {static_cast<void*>(c.sgd_table_device), static_cast<void*>(c.lars_norms),
+                      static_cast<void*>(c.lars_scales)})
+        gpu::device_free(p, device);
       c.sgd_table_device = nullptr;
+      c.lars_norms = c.lars_scales = nullptr;
       c.sgd_table_capacity = 0;
       c.sgd_table_device = static_cast<kernels::SgdSegment<float>*>(gpu::device_malloc(
           n * sizeof(kernels::SgdSegment<float>), device, "the SGD segment table", "free the GPU"));
+      c.lars_norms = static_cast<float*>(
+          gpu::device_malloc(2 * n * sizeof(float), device, "the LARS norms", "free the GPU"));
+      c.lars_scales = static_cast<float*>(
+          gpu::device_malloc(n * sizeof(float), device, "the LARS scales", "free the GPU"));
       c.sgd_table_capacity = n;
     }
     AX_CUDA_CHECK(cudaMemcpy(c.sgd_table_device, segments, n * sizeof(kernels::SgdSegment<float>),
                              cudaMemcpyHostToDevice));
     c.sgd_table.assign(segments, segments + n);
   }
-  kernels::sgd_update_all_cuda(lr, momentum, c.sgd_table_device, count, total, on.stream());
+  const bool lars = std::any_of(segments, segments + n,
+                                [](const kernels::SgdSegment<float>& s) { return s.lars_eta > 0; });
+  if (lars) {
+    // The norms straight into device memory, so the step never waits for the host.
+    cublasHandle_t blas = on.h().cublas;
+    AX_CUDA_CHECK(cublasSetPointerMode(blas, CUBLAS_POINTER_MODE_DEVICE));
+    struct HostPointerModeAgain {  // every other cuBLAS call here passes host scalars
+      cublasHandle_t blas;
+      ~HostPointerModeAgain() { (void)cublasSetPointerMode(blas, CUBLAS_POINTER_MODE_HOST); }
+    } restore{blas};
+    for (size_t k = 0; k < n; ++k) {
+      const kernels::SgdSegment<float>& s = segments[k];
+      if (!(s.lars_eta > 0)) continue;
+      const int64_t size = (k + 1 < n ? segments[k + 1].begin : total) - s.begin;
+      AX_CUDA_CHECK(cublasSnrm2_64(blas, size, s.w, 1, c.lars_norms + 2 * k));
+      AX_CUDA_CHECK(cublasSnrm2_64(blas, size, s.grad, 1, c.lars_norms + 2 * k + 1));
+    }
+    kernels::lars_scales_cuda(c.sgd_table_device, count, c.lars_norms, c.lars_scales, on.stream());
+  }
+  kernels::sgd_update_all_cuda(lr, momentum, c.sgd_table_device, count, total,
+                               lars ? c.lars_scales : nullptr, on.stream());
 }
 
 // ---------------------------------------------------------------- softmax cross-entropy

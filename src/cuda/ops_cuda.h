@@ -61,6 +61,7 @@ void sgd_update(int device, int64_t count, double lr, double momentum, double de
                 float* v, const float* grad);
 // segments (count) are host memory (a table of device pointers), `total` elements in all. The
 // table is kept on the device and uploaded again only when it changes (a net's never does).
+// Segments with lars_eta > 0 take LARS's trust ratio, from norms cuBLAS leaves on the device.
 void sgd_update_all(int device, double lr, double momentum,
                     const kernels::SgdSegment<float>* segments, int count, int64_t total);
 

@@ -3,6 +3,7 @@
 // backend (src/cuda/ops_cuda.h, float only).
 #include "alexnet/ops.h"
 
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <stdexcept>
@@ -359,7 +360,7 @@ void sgd_update_all(double lr, double momentum, const std::vector<SgdTensor>& te
     int64_t begin = 0;
     for (const auto& p : tensors) {
       s.push_back({p.w->template data<T>(), p.v->template data<T>(), p.grad->template data<T>(),
-                   begin, static_cast<T>(p.decay)});
+                   begin, static_cast<T>(p.decay), static_cast<T>(p.lars_eta)});
       begin += p.w->numel();
     }
     return std::pair{s, begin};
@@ -367,8 +368,14 @@ void sgd_update_all(double lr, double momentum, const std::vector<SgdTensor>& te
   dispatch(
       op, first.device(), first.dtype(),
       [&](auto t) {
+        using T = decltype(t);
         const auto [s, total] = segments(t);
-        cpu::sgd_update_all(lr, momentum, s.data(), static_cast<int>(s.size()), total);
+        const int count = static_cast<int>(s.size());
+        const bool lars = std::any_of(tensors.begin(), tensors.end(),
+                                      [](const SgdTensor& p) { return p.lars_eta > 0; });
+        std::vector<T> scales(lars ? s.size() : 0);
+        if (lars) cpu::lars_scales(s.data(), count, total, scales.data());
+        cpu::sgd_update_all(lr, momentum, s.data(), count, total, lars ? scales.data() : nullptr);
       },
       [&](auto dev) {
         const auto [s, total] = segments(float{});

@@ -15,7 +15,9 @@ void sgd_step(Net& net, const Config::Optim& optim, double lr) {
     for (auto& p : net.params()) {
       if (!(p.value.device() == device)) continue;
       const double decay = (p.is_bias && !optim.decay_biases) ? 0.0 : optim.weight_decay;
-      tensors.push_back({&p.value, &p.momentum, &p.grad, decay});
+      // LARS adapts the weights' steps only; biases keep the plain one (You et al. 2017).
+      const double lars_eta = (optim.method == "lars" && !p.is_bias) ? optim.lars_eta : 0.0;
+      tensors.push_back({&p.value, &p.momentum, &p.grad, decay, lars_eta});
     }
     ops::sgd_update_all(lr, optim.momentum, tensors);
   }

@@ -189,6 +189,8 @@ TEST(Config, KeyList) {
       "optim.min_delta",
       "optim.step_epochs",
       "optim.min_lr",
+      "optim.method",
+      "optim.lars_eta",
       "optim.warmup_epochs",
       "optim.warmup_start",
       "train.epochs",
@@ -214,6 +216,7 @@ std::string other_value(const std::string& key) {
   if (key == "augment.crop") return "center";
   if (key == "data.order") return "quasi_random";
   if (key == "optim.warmup_start") return "0.5";
+  if (key == "optim.method") return "lars";
   if (key == "model.towers") return "1";
   if (key == "model.devices") return "[cpu]";
   if (key == "model.activation") return "tanh";

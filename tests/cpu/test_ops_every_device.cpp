@@ -517,6 +517,51 @@ TEST_P(OpsOnEveryDevice, SgdFollowsThePapersRule) {
   }
 }
 
+// LARS: each weight tensor's lr times eta * |w| / (|grad| + decay * |w|), biases (eta 0) and a
+// tensor with no gradient (ratio 1) plain SGD. Three steps against the formula in double.
+TEST_P(OpsOnEveryDevice, LarsScalesEachWeightTensorsStep) {
+  const double lr = 2.0, momentum = 0.9, eta = 0.001, decay = 0.0005;
+  const std::vector<int64_t> sizes = {231, 7, 3000, 5};
+  const std::vector<double> etas = {eta, 0.0, eta, eta}, decays = {decay, 0.0, decay, decay};
+  std::vector<std::vector<double>> w, v;
+  std::vector<Tensor> W, V;
+  for (uint32_t k = 0; k < sizes.size(); ++k) {
+    w.push_back(random(static_cast<size_t>(sizes[k]), 140 + k));
+    v.push_back(random(static_cast<size_t>(sizes[k]), 150 + k, -0.1, 0.1));
+    W.push_back(tensor({sizes[k]}, w[k]));
+    V.push_back(tensor({sizes[k]}, v[k]));
+  }
+  for (uint32_t step = 0; step < 3; ++step) {
+    std::vector<Tensor> G;
+    std::vector<ops::SgdTensor> all;
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      std::vector<double> g = random(w[k].size(), 160 + 10 * step + static_cast<uint32_t>(k));
+      if (k == 3) std::fill(g.begin(), g.end(), 0.0);  // no gradient: the ratio is 1
+      double ww = 0, gg = 0;
+      for (size_t i = 0; i < g.size(); ++i) {
+        ww += w[k][i] * w[k][i];
+        gg += g[i] * g[i];
+      }
+      const double wn = std::sqrt(ww), gn = std::sqrt(gg);
+      const double ratio =
+          etas[k] > 0 && wn > 0 && gn > 0 ? etas[k] * wn / (gn + decays[k] * wn) : 1.0;
+      for (size_t i = 0; i < g.size(); ++i) {
+        v[k][i] = momentum * v[k][i] - decays[k] * lr * ratio * w[k][i] - lr * ratio * g[i];
+        w[k][i] += v[k][i];
+      }
+      G.push_back(tensor({sizes[k]}, g));
+    }
+    for (size_t k = 0; k < sizes.size(); ++k)
+      all.push_back({&W[k], &V[k], &G[k], decays[k], etas[k]});
+    ops::sgd_update_all(lr, momentum, all);
+  }
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    SCOPED_TRACE("tensor " + std::to_string(k));
+    expect_close("lars w", W[k], w[k]);
+    expect_close("lars v", V[k], v[k]);
+  }
+}
+
 // ---------------------------------------------------------------- column blocks and sums
 TEST_P(OpsOnEveryDevice, ColumnBlocksAndSumsAreExact) {
   const int n = 3;  // of 4 rows: the last row is left alone

@@ -63,6 +63,47 @@ TEST(Sgd, OneLaunchFunctorFindsEachElementsTensor) {
   }
 }
 
+// LARS, one step by hand: lr 2, momentum 0.9, eta 0.001, decay 0.0005.
+// A weight w = (3, 4), grad = (0.6, 0.8), v = (0.1, -0.1): |w| = 5, |grad| = 1, so the trust
+// ratio is 0.001 * 5 / (1 + 0.0005 * 5) = 0.005 / 1.0025, and lr * ratio = 0.01 / 1.0025.
+// grad + decay * w = 0.2005 * w, so the step is lr * ratio * 0.2005 * w = 0.002 * w:
+//   v = 0.09 - 0.006 = 0.084,  w = 3.084;   v = -0.09 - 0.008 = -0.098,  w = 3.902.
+// A bias (eta 0, no decay) w = 1, grad = 0.5, v = 0: plain SGD, v = -1, w = 0.
+// A weight with no gradient, w = 2, v = 0: ratio 1 (a zero norm), v = -0.0005 * 2 * 2 = -0.002.
+template <class T>
+void one_lars_step(double tol) {
+  std::vector<T> w = {T(3), T(4), T(1), T(2)}, v = {T(0.1), T(-0.1), T(0), T(0)};
+  const std::vector<T> g = {T(0.6), T(0.8), T(0.5), T(0)};
+  const std::vector<kernels::SgdSegment<T>> segments = {
+      {w.data(), v.data(), g.data(), 0, T(0.0005), T(0.001)},
+      {w.data() + 2, v.data() + 2, g.data() + 2, 2, T(0), T(0)},
+      {w.data() + 3, v.data() + 3, g.data() + 3, 3, T(0.0005), T(0.001)}};
+  std::vector<T> scales(3);
+  lars_scales(segments.data(), 3, 4, scales.data());
+  EXPECT_NEAR(scales[0], 0.005 / 1.0025, tol * 0.005);
+  EXPECT_EQ(scales[1], T(1));
+  EXPECT_EQ(scales[2], T(1));
+  sgd_update_all(2.0, 0.9, segments.data(), 3, 4, scales.data());
+  const double v_want[] = {0.084, -0.098, -1, -0.002}, w_want[] = {3.084, 3.902, 0, 1.998};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_NEAR(v[i], v_want[i], tol) << "element " << i;
+    EXPECT_NEAR(w[i], w_want[i], tol) << "element " << i;
+  }
+}
+
+TEST(Sgd, OneHandComputedLarsStepDouble) {
+  one_lars_step<double>(1e-15);
+}
+TEST(Sgd, OneHandComputedLarsStepFloat) {
+  one_lars_step<float>(1e-6);
+}
+
+TEST(Sgd, LarsTrustRatioIsOneWhenANormIsZero) {
+  EXPECT_EQ(kernels::lars_trust_ratio(0.001, 0.0, 1.0, 0.0005), 1.0);
+  EXPECT_EQ(kernels::lars_trust_ratio(0.001, 1.0, 0.0, 0.0005), 1.0);
+  EXPECT_DOUBLE_EQ(kernels::lars_trust_ratio(0.001, 2.0, 3.0, 0.5), 0.001 * 2 / (3 + 0.5 * 2));
+}
+
 TEST(Sgd, ZeroCountTouchesNothing) {
   double w = 3, v = 4, g = 5;
   sgd_update(0, 0.1, 0.9, 0.1, &w, &v, &g);
