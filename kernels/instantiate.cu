@@ -87,10 +87,9 @@ void dropout_backward_cuda(const DropoutParams& d, int64_t count, const float* d
 
 // ---------------------------------------------------------------- softmax cross-entropy
 void softmax_xent_cuda(int n, int k, const float* logits, const int32_t* labels, float* dlogits,
-                       float* probs, double* loss, int32_t* top1, int32_t* top5,
+                       float* probs, double* loss, int32_t* top1, int32_t* top5, double inv_n,
                        cudaStream_t stream) {
-  const SoftmaxXent<float> f{k,   n > 0 ? 1.0 / n : 1.0, logits, labels, dlogits, probs, loss, top1,
-                             top5};
+  const SoftmaxXent<float> f{k, inv_n, logits, labels, dlogits, probs, loss, top1, top5};
   launch_elementwise(n, f, stream);
 }
 

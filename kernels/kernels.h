@@ -40,8 +40,9 @@ void dropout_backward_cuda(const DropoutParams& d, int64_t count, const float* d
 
 // Per-sample results, summed by the caller: loss (N), top1 (N), top5 (N). Labels are not
 // checked here (they are on the device); an out-of-range label gives a NaN loss.
+// inv_n: the gradient's 1 / batch (kernels::inverse_batch).
 void softmax_xent_cuda(int n, int k, const float* logits, const int32_t* labels, float* dlogits,
-                       float* probs, double* loss, int32_t* top1, int32_t* top5,
+                       float* probs, double* loss, int32_t* top1, int32_t* top5, double inv_n,
                        cudaStream_t stream);
 
 void sgd_update_cuda(int64_t count, double lr, double momentum, double decay, float* w, float* v,

@@ -14,10 +14,16 @@
 
 namespace alexnet::kernels {
 
+// The gradient's 1 / batch: of n samples, or of the larger batch they are a share of.
+inline double inverse_batch(int64_t n, int64_t mean_over) {
+  const int64_t m = mean_over > 0 ? mean_over : n;
+  return m > 0 ? 1.0 / static_cast<double>(m) : 1.0;
+}
+
 template <class T>
 struct SoftmaxXent {
   int k = 1;              // classes
-  double inv_n = 1;       // 1 / batch: the gradient is that of the batch mean
+  double inv_n = 1;       // 1 / batch: the gradient is that of the batch mean (inverse_batch)
   const T* logits;        // (N, K)
   const int32_t* labels;  // (N)
   T* dlogits;             // (N, K) = (softmax - onehot) / N; may be null

@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libopenblas-dev libgtest-dev libtbb-dev
+  openmpi-bin libopenmpi-dev
   libturbojpeg0-dev libpng-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   clang-format
   python3 python3-numpy

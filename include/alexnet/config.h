@@ -151,6 +151,12 @@ struct Config {
     bool operator==(const Cuda&) const = default;
   } cuda;
 
+  // Many ranks (mpirun, srun): alexnet/dist.h.
+  struct Dist {
+    double timeout_s = 600;  // a collective waiting longer for the other ranks ends the job
+    bool operator==(const Dist&) const = default;
+  } dist;
+
   int crop() const { return data.crop > 0 ? data.crop : model.input_size; }
   int fc8() const { return model.fc8_units > 0 ? model.fc8_units : model.num_classes; }
 

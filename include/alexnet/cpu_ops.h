@@ -79,7 +79,8 @@ void dropout_backward(const DropoutParams& d, int64_t count, const T* dy, T* dx)
 // logits (N, K); dlogits (N, K) = (softmax - onehot) / N, i.e. the gradient of the batch mean
 // (may be null); probs (N, K) the softmax (may be null).
 template <class T>
-XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T* dlogits, T* probs);
+XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T* dlogits, T* probs,
+                        int64_t mean_over = 0);  // 0: n (alexnet/ops.h)
 
 // ---------------------------------------------------------------- augmentation (one fused op)
 // out (N, 3, crop, crop) from images (N, S, S, 3) uint8 RGB and mean (3, S, S):

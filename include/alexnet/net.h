@@ -71,6 +71,15 @@ struct Profile {
   LayerTime& operator[](const std::string& layer);
 };
 
+// A rank's share of a global batch in data-parallel training: its n samples are positions
+// [first, first + n) of a batch of `global` samples. Their dropout masks are the ones a single
+// process draws for those positions, and the loss gradient is that of the global batch's mean,
+// so the ranks' gradients sum to the single process's. The default is a whole batch.
+struct BatchSlice {
+  int64_t first = 0;
+  int64_t global = 0;  // 0: the batch is whole
+};
+
 class Net {
  public:
   // Every tensor of the net (parameters, gradients, momentum, activations, logits) lives on
@@ -97,8 +106,9 @@ class Net {
   // Training applies dropout (keyed by seed and step) and keeps what backward needs,
   // including a handle to `images` when they are on the net's device: leave them unchanged
   // until backward().
+  // `slice`: the batch is a share of a larger one (data-parallel training, one share per rank).
   XentResult forward(const Tensor& images, const int32_t* labels, int n, bool train, uint64_t seed,
-                     uint64_t step);
+                     uint64_t step, BatchSlice slice = {});
   // The gradients of the batch-mean loss of the last training forward into every Param::grad.
   void backward();
 
@@ -156,6 +166,7 @@ class Net {
   Tensor logits_, dlogits_, probs_;
   int last_n_ = 0;
   uint64_t last_seed_ = 0, last_step_ = 0;
+  BatchSlice last_slice_;
   bool have_training_forward_ = false;
 };
 

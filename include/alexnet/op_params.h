@@ -66,8 +66,11 @@ struct DropoutParams {
   uint64_t seed = 0;
   uint64_t step = 0;
   uint32_t layer = 0;
-  // Throws alexnet::Error unless p is in [0, 1] and `count` elements fit the mask's 32-bit
-  // element counter. Every backend's dropout calls it before touching memory.
+  // The mask index of element 0: a rank's share of a larger batch (data-parallel training)
+  // draws the masks the one-process run draws for those samples.
+  int64_t first = 0;
+  // Throws alexnet::Error unless p is in [0, 1] and elements [first, first + count) fit the
+  // mask's 32-bit element counter. Every backend's dropout calls it before touching memory.
   void check(int64_t count) const;
 };
 

@@ -47,8 +47,10 @@ void dropout_forward(const DropoutParams& d, int64_t count, const Tensor& x, Ten
 void dropout_backward(const DropoutParams& d, int64_t count, Tensor& dy);  // in place
 
 // logits (n, k); dlogits and probs may be null
+// mean_over: dlogits is the gradient of the loss summed over the n samples divided by mean_over
+// (0: by n, the batch mean); a rank's share of a larger batch divides by the larger batch.
 XentResult softmax_xent(int n, const Tensor& logits, const int32_t* labels, Tensor* dlogits,
-                        Tensor* probs);
+                        Tensor* probs, int64_t mean_over = 0);
 
 void sgd_update(double lr, double momentum, double decay, Tensor& w, Tensor& v, const Tensor& grad);
 // One update of many tensors, all on one device (one kernel launch on a GPU), each with its own

@@ -33,6 +33,8 @@ struct EvalResult {
 
 // Error of the net on every image of `source`, in order, in batches of the net's capacity:
 // the centre crop (crops = 1) or the softmax averaged over the paper's ten crops (crops = 10).
+// With many ranks (alexnet/dist.h), every rank must call it: each evaluates every world-size-th
+// batch, and the counts are summed over the ranks (`skipped` stays this rank's own).
 EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
                     const Config& config, int crops);
 

@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <exception>
 
+#include <fmt/format.h>
+
+#include "alexnet/dist.h"
 #include "alexnet/error.h"
 
 namespace alexnet {
@@ -29,18 +32,30 @@ int run_app(CLI::App& app, int argc, char** argv, const std::function<int()>& bo
     std::fprintf(stderr, "%s: error: %s (see --help)\n", app.get_name().c_str(), e.what());
     return 2;
   }
+  // With many ranks (alexnet/dist.h), an error every rank met is said once, by rank 0; an error
+  // on one rank alone is said by that rank, naming it, and ends the job: the other ranks would
+  // wait for it in their next collective.
+  const dist::World& world = dist::world();
+  const std::string name = app.get_name();
+  const std::string who =
+      world.size > 1 ? fmt::format(" (rank {} of {}, {})", world.rank, world.size, world.host) : "";
+  auto fail = [&](const char* kind, const std::string& what, int status) {
+    std::fprintf(stderr, "%s%s: %s: %s\n", name.c_str(), who.c_str(), kind, what.c_str());
+    if (world.size > 1) dist::abort_world(status);
+    return status;
+  };
   try {
     return body();
+  } catch (const dist::AgreedError& e) {
+    if (e.report) std::fprintf(stderr, "%s: error: %s\n", name.c_str(), e.what());
+    dist::finalize_world();
+    return 2;
   } catch (const Error& e) {
-    std::fprintf(stderr, "%s: error: %s\n", app.get_name().c_str(), e.what());
-    return 2;
+    return fail("error", e.what(), 2);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: error: out of memory (lower data.batch_size)\n",
-                 app.get_name().c_str());
-    return 2;
+    return fail("error", "out of memory (lower data.batch_size)", 2);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: internal error: %s\n", app.get_name().c_str(), e.what());
-    return 70;
+    return fail("internal error", e.what(), 70);
   }
 }
 

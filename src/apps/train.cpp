@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "alexnet/config.h"
+#include "alexnet/dist.h"
 #include "alexnet/train.h"
 #include "src/apps/common.h"
 
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
     o.device = common.device;
     o.out = common.out;
     o.resume = resume;
-    return alexnet::run_training(o);
+    alexnet::dist::init_world();  // MPI, when mpirun or srun started this process
+    const int status = alexnet::run_training(o);
+    alexnet::dist::finalize_world();
+    return status;
   });
 }

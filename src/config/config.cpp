@@ -376,6 +376,11 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(cuda.exchange_timeout_s),
                .range = kPositive,
                .meaning = "two GPUs: seconds an NCCL exchange may take before the run is ended"});
+  k.push_back({.key = "dist.timeout_s",
+               .field = ALEXNET_FIELD(dist.timeout_s),
+               .range = kPositive,
+               .meaning = "many ranks: seconds a rank waits for the others in a collective before "
+                          "it ends the job, naming itself, its host and the collective"});
   return k;
 }
 

@@ -10,8 +10,8 @@
 namespace alexnet::cpu {
 
 template <class T>
-XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T* dlogits,
-                        T* probs) {
+XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T* dlogits, T* probs,
+                        int64_t mean_over) {
   for (int s = 0; s < n; ++s)
     if (labels[s] < 0 || labels[s] >= k)
       throw Error("softmax_xent: label " + std::to_string(labels[s]) + " of sample " +
@@ -20,7 +20,7 @@ XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T*
   std::vector<double> loss(count);
   std::vector<int32_t> top1(count), top5(count);
   const kernels::SoftmaxXent<T> f{.k = k,
-                                  .inv_n = n > 0 ? 1.0 / n : 1.0,
+                                  .inv_n = kernels::inverse_batch(n, mean_over),
                                   .logits = logits,
                                   .labels = labels,
                                   .dlogits = dlogits,
@@ -38,7 +38,9 @@ XentResult softmax_xent(int n, int k, const T* logits, const int32_t* labels, T*
   return r;
 }
 
-template XentResult softmax_xent<float>(int, int, const float*, const int32_t*, float*, float*);
-template XentResult softmax_xent<double>(int, int, const double*, const int32_t*, double*, double*);
+template XentResult softmax_xent<float>(int, int, const float*, const int32_t*, float*, float*,
+                                        int64_t);
+template XentResult softmax_xent<double>(int, int, const double*, const int32_t*, double*, double*,
+                                         int64_t);
 
 }  // namespace alexnet::cpu

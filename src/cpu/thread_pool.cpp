@@ -33,7 +33,10 @@ void parallel_chunks(int64_t n, int64_t chunks, const std::function<void(int64_t
 }
 
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& f) {
-  threads = static_cast<int>(std::clamp<int64_t>(threads, 1, std::max<int64_t>(n, 1)));
+  // Never more than the cores this process may use (an MPI rank bound to one core has one):
+  // oneTBB would refuse the extra slots with a warning on stderr.
+  threads = static_cast<int>(
+      std::clamp<int64_t>(threads, 1, std::min(std::max<int64_t>(n, 1), core_count())));
   if (threads == 1) {
     for (int64_t i = 0; i < n; ++i) f(i);
     return;

@@ -18,6 +18,7 @@
 #include "alexnet/error.h"
 #include "kernels/kernels.h"
 #include "kernels/sgd.cuh"
+#include "kernels/softmax_xent.cuh"
 #include "src/cuda/conv_cudnn.h"
 #include "src/cuda/device_memory.h"
 #include "src/cuda/fc_cublas.h"
@@ -255,7 +256,7 @@ void sgd_update_all(int device, double lr, double momentum,
 
 // ---------------------------------------------------------------- softmax cross-entropy
 XentResult softmax_xent(int device, int n, int k, const float* logits, const int32_t* labels,
-                        float* dlogits, float* probs) {
+                        float* dlogits, float* probs, int64_t mean_over) {
   // The CPU op's check and message (src/cpu/softmax_xent.cpp): the kernel cannot check labels,
   // an out-of-range one would only show as a NaN loss.
   for (int s = 0; s < n; ++s)
@@ -286,7 +287,7 @@ XentResult softmax_xent(int device, int n, int k, const float* logits, const int
   AX_CUDA_CHECK(
       cudaMemcpyAsync(dev_labels, labels, int_bytes, cudaMemcpyHostToDevice, on.stream()));
   kernels::softmax_xent_cuda(n, k, logits, dev_labels, dlogits, probs, loss, top1, top5,
-                             on.stream());
+                             kernels::inverse_batch(n, mean_over), on.stream());
   std::vector<std::byte> host(loss_bytes + 2 * int_bytes);
   AX_CUDA_CHECK(
       cudaMemcpyAsync(host.data(), base, host.size(), cudaMemcpyDeviceToHost, on.stream()));

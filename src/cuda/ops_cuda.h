@@ -55,7 +55,7 @@ void dropout_backward(int device, const DropoutParams& d, int64_t count, const f
 // labels (N) are host memory; checked as the CPU op checks them, then uploaded. Waits for the
 // result, which it sums in the CPU op's order.
 XentResult softmax_xent(int device, int n, int k, const float* logits, const int32_t* labels,
-                        float* dlogits, float* probs);
+                        float* dlogits, float* probs, int64_t mean_over = 0);
 
 void sgd_update(int device, int64_t count, double lr, double momentum, double decay, float* w,
                 float* v, const float* grad);

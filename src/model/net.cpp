@@ -22,6 +22,7 @@ struct Net::Pass {
   bool train = false;
   double p_drop = 0;            // dropout probability: 0 at inference
   uint64_t seed = 0, step = 0;  // key the dropout masks
+  BatchSlice slice;             // a rank's share of a larger batch, or the whole batch
 
   int64_t count(const Tensor& t) const { return t.numel() / t.dim(0) * n; }
   template <class Geom>
@@ -79,7 +80,9 @@ struct Net::Stage {
   Tower& at(int t) { return towers[static_cast<size_t>(t)]; }
   const Tower& at(int t) const { return towers[static_cast<size_t>(t)]; }
   DropoutParams dropout_params(int t, const Pass& p) const {
-    return {p.p_drop, p.seed, p.step, rng::kDropout + 16 * number + static_cast<uint32_t>(t)};
+    const Tensor& out = at(t).out;
+    return {p.p_drop, p.seed, p.step, rng::kDropout + 16 * number + static_cast<uint32_t>(t),
+            p.slice.first * (out.numel() / out.dim(0))};
   }
 
   // Tower t's output from its `in`.
@@ -528,7 +531,7 @@ void Net::run_towers(const Stage& s, bool backward, const std::function<void(int
 
 // ---------------------------------------------------------------------------- forward
 XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labels, int n,
-                        bool train, uint64_t seed, uint64_t step) {
+                        bool train, uint64_t seed, uint64_t step, BatchSlice slice) {
   if (n < 1 || n > capacity_) throw std::logic_error("batch larger than the net's capacity");
   // The loaders of train, eval and predict augment on tower 0's device, so this is a handle; a
   // host batch (tests, tools) is copied here, synchronously. Every tower sees the whole batch.
@@ -536,7 +539,7 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
   const std::vector<Tensor> tower_images =
       exchange_->broadcast("images", images, images.numel() / images.dim(0) * n);
   exchange_->wait("images");
-  const Pass pass{n, activation_, train, train ? config_.model.dropout : 0.0, seed, step};
+  const Pass pass{n, activation_, train, train ? config_.model.dropout : 0.0, seed, step, slice};
   const size_t T = static_cast<size_t>(towers_);
 
   const Stage* previous = nullptr;
@@ -567,7 +570,7 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
   XentResult result;
   {
     const LayerClock clock(profile, devices_, "loss", false);
-    result = train ? ops::softmax_xent(n, logits_, labels, &dlogits_, nullptr)
+    result = train ? ops::softmax_xent(n, logits_, labels, &dlogits_, nullptr, slice.global)
                    : ops::softmax_xent(n, logits_, labels, nullptr, &probs_);
   }
   exchange_->check();  // an exchange that failed under the loss: say so, not "diverged"
@@ -575,6 +578,7 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
   last_n_ = n;
   last_seed_ = seed;
   last_step_ = step;
+  last_slice_ = slice;
   return result;
 }
 
@@ -582,7 +586,8 @@ XentResult Net::forward(const Tensor& host_or_device_images, const int32_t* labe
 void Net::backward() {
   if (!have_training_forward_) throw std::logic_error("backward() without a training forward()");
   have_training_forward_ = false;
-  const Pass pass{last_n_, activation_, true, config_.model.dropout, last_seed_, last_step_};
+  const Pass pass{last_n_,    activation_, true,       config_.model.dropout,
+                  last_seed_, last_step_,  last_slice_};
   const size_t T = static_cast<size_t>(towers_);
 
   // Each tower takes its columns of the loss gradient, sent from tower 0's device.

@@ -18,8 +18,9 @@ void DropoutParams::check(int64_t count) const {
   if (!(p >= 0.0 && p <= 1.0))
     throw Error("dropout: p must be in [0, 1], got " + std::to_string(p));
   // The element is a 32-bit word of the Philox counter; beyond that masks would repeat.
-  if (count > (int64_t{1} << 32))
-    throw Error("dropout: at most 2^32 elements per layer, got " + std::to_string(count));
+  if (first < 0 || count > (int64_t{1} << 32) - first)
+    throw Error("dropout: at most 2^32 elements per layer, got " + std::to_string(first) + " + " +
+                std::to_string(count));
 }
 
 void AugmentGeom::check() const {

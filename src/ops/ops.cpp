@@ -309,7 +309,7 @@ void dropout_backward(const DropoutParams& d, int64_t count, Tensor& dy) {
 
 // ---------------------------------------------------------------- softmax cross-entropy
 XentResult softmax_xent(int n, const Tensor& logits, const int32_t* labels, Tensor* dlogits,
-                        Tensor* probs) {
+                        Tensor* probs, int64_t mean_over) {
   const char* op = "softmax_xent";
   XentResult r;
   const int k = static_cast<int>(logits.dim(1));
@@ -318,11 +318,11 @@ XentResult softmax_xent(int n, const Tensor& logits, const int32_t* labels, Tens
       [&](auto t) {
         using T = decltype(t);
         r = cpu::softmax_xent<T>(n, k, logits.data<T>(), labels, mut_ptr_or_null<T>(dlogits),
-                                 mut_ptr_or_null<T>(probs));
+                                 mut_ptr_or_null<T>(probs), mean_over);
       },
       [&](auto dev) {
         r = gpu_ops::softmax_xent(dev, n, k, f32(logits), labels, mut_ptr_or_null<float>(dlogits),
-                                  mut_ptr_or_null<float>(probs));
+                                  mut_ptr_or_null<float>(probs), mean_over);
       });
   return r;
 }

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "alexnet/dist.h"
 #include "alexnet/error.h"
 #include "alexnet/train.h"
 #include "kernels/augment.cuh"
@@ -35,7 +36,9 @@ EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
   r.class_top1_errors.assign(static_cast<size_t>(K), 0);
   int64_t top1 = 0, top5 = 0;
   double loss_sum = 0;
-  for (int64_t first = 0; first < source.size(); first += B) {
+  const dist::World& world = dist::world();
+  for (int64_t first = int64_t{world.rank} * B; first < source.size();
+       first += int64_t{world.size} * B) {
     const int n = static_cast<int>(std::min<int64_t>(B, source.size() - first));
     std::iota(indices.begin(), indices.begin() + n, first);
     auto bad = loader.decode(indices.data(), n, labels.data());
@@ -62,6 +65,26 @@ EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
       r.class_top1_errors[static_cast<size_t>(label)] += above >= 1;
     }
     r.images += n;
+  }
+  if (world.size > 1) {
+    // images, loss, top-1, top-5, then per class images and errors: exact in double (counts
+    // far below 2^53); the loss is summed in rank order.
+    std::vector<double> sums = {static_cast<double>(r.images), loss_sum, static_cast<double>(top1),
+                                static_cast<double>(top5)};
+    for (int c = 0; c < K; ++c) {
+      sums.push_back(static_cast<double>(r.class_images[static_cast<size_t>(c)]));
+      sums.push_back(static_cast<double>(r.class_top1_errors[static_cast<size_t>(c)]));
+    }
+    dist::allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()), "the validation's counts");
+    auto count = [&](size_t i) { return static_cast<int64_t>(std::llround(sums[i])); };
+    r.images = count(0);
+    loss_sum = sums[1];
+    top1 = count(2);
+    top5 = count(3);
+    for (size_t c = 0; c < static_cast<size_t>(K); ++c) {
+      r.class_images[c] = count(4 + 2 * c);
+      r.class_top1_errors[c] = count(5 + 2 * c);
+    }
   }
   if (r.images == 0) throw Error("evaluation set is empty");
   const double n = static_cast<double>(r.images);

@@ -28,8 +28,16 @@ void check_training_order(const Config& config, const DataSource& data) {
 }
 
 Prefetcher::Prefetcher(const DataSource& data, const DataStats& stats, const Config& config,
-                       int batch, int64_t batches_per_epoch, Device device, bool augment)
-    : data_(data), config_(config), batch_(batch), batches_per_epoch_(batches_per_epoch) {
+                       int batch, int64_t batches_per_epoch, Device device, bool augment,
+                       BatchSlice slice)
+    : data_(data),
+      config_(config),
+      batch_(batch),
+      stride_(slice.global > 0 ? slice.global : batch),
+      first_(slice.first),
+      batches_per_epoch_(batches_per_epoch) {
+  if (first_ < 0 || first_ + batch_ > stride_)
+    throw std::logic_error("Prefetcher: the rank's share lies outside the global batch");
   check_training_order(config, data);
   // One batch with the model, data.prefetch decoding ahead.
   slots_.resize(static_cast<size_t>(config.data.prefetch) + 1);
@@ -80,18 +88,19 @@ void Prefetcher::queue_batch(int epoch, int64_t batch) {
   s.bad.clear();
   s.error = nullptr;
   if (config_.data.order == "quasi_random") read_ahead(epoch, batch);
-  const int64_t* indices = order(epoch).data() + batch * batch_;
+  const int64_t* indices = order(epoch).data() + batch * stride_ + first_;
   for (int i = 0; i < batch_; ++i) jobs_.push_back({slot, i, indices[i]});
   queued_.push_back(slot);
   job_ready_.notify_all();
 }
 
 void Prefetcher::read_ahead(int epoch, int64_t batch) {
-  const int64_t per_epoch = batches_per_epoch_ * batch_, size = data_.size();
+  // Whole chunks, for the whole global batch: the images of a chunk are shuffled over every rank.
+  const int64_t per_epoch = batches_per_epoch_ * stride_, size = data_.size();
   const int64_t chunk = config_.data.quasi_random.chunk;
   // One window past this batch; at most into the next epoch (a set smaller than a window).
   int until_epoch = epoch;
-  int64_t until = (batch + 1) * batch_ + chunk * config_.data.quasi_random.window;
+  int64_t until = (batch + 1) * stride_ + chunk * config_.data.quasi_random.window;
   if (until > per_epoch) {
     until_epoch = epoch + 1;
     until = std::min(until - per_epoch, per_epoch);
@@ -180,7 +189,7 @@ Prefetcher::Batch Prefetcher::get(int epoch, int64_t batch, bool more) {
   if (queued_.empty()) {
     // The first batch, or a jump to another (a resumed run): reading ahead starts from it.
     ahead_epoch_ = epoch;
-    ahead_position_ = batch * batch_;
+    ahead_position_ = batch * stride_;
     const int64_t chunk = config_.data.quasi_random.chunk;
     ahead_chunks_.assign(static_cast<size_t>((data_.size() + chunk - 1) / chunk), 0);
     queue_batch(epoch, batch);

@@ -25,6 +25,7 @@
 
 #include "alexnet/config.h"
 #include "alexnet/data.h"
+#include "alexnet/net.h"
 
 namespace alexnet {
 
@@ -37,9 +38,11 @@ class Prefetcher {
  public:
   // `device`: where the batches are augmented (the net's device). augment = false: the batches
   // stay uint8 in the staging buffers and Batch::images is empty (alexnet-bench times the
-  // decoding alone: what a GPU run's threads do).
+  // decoding alone: what a GPU run's threads do). `slice`: each batch is this rank's `batch`
+  // images, positions [slice.first, slice.first + batch) of a global batch of slice.global
+  // (data-parallel training); the default is whole batches.
   Prefetcher(const DataSource& data, const DataStats& stats, const Config& config, int batch,
-             int64_t batches_per_epoch, Device device, bool augment = true);
+             int64_t batches_per_epoch, Device device, bool augment = true, BatchSlice slice = {});
   ~Prefetcher();  // stops the threads (an image being decoded is finished first)
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
@@ -85,7 +88,9 @@ class Prefetcher {
 
   const DataSource& data_;
   const Config& config_;
-  int batch_;
+  int batch_;       // images per batch (this rank's share)
+  int64_t stride_;  // images per global batch: batch b starts at position b * stride_
+  int64_t first_;   // of which this rank's share starts at this one
   int64_t batches_per_epoch_;
   std::vector<Slot> slots_;
   Tensor device_images_;                        // a GPU run: the batch get() last augmented there

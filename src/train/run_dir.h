@@ -13,6 +13,10 @@ struct RunDir {
   std::string best() const { return checkpoints() + "/best.safetensors"; }
   std::string epoch_file(int epoch) const;  // checkpoints/epoch-NNN.safetensors
   std::string log() const { return root + "/train.log"; }
+  // Many ranks: rank 0 writes log(), rank R > 0 this.
+  std::string rank_log(int rank) const {
+    return root + "/train.rank-" + std::to_string(rank) + ".log";
+  }
   std::string metrics() const { return root + "/metrics.csv"; }
   std::string config() const { return root + "/config.yaml"; }
   std::string curves() const { return root + "/curves.png"; }

@@ -19,6 +19,7 @@
 
 #include "alexnet/checkpoint.h"
 #include "alexnet/cpu_ops.h"
+#include "alexnet/dist.h"
 #include "alexnet/error.h"
 #include "alexnet/file_io.h"
 #include "alexnet/plots.h"
@@ -63,16 +64,20 @@ void install_signal_handlers() {
 // ---------------------------------------------------------------------------- output
 // Plain periodic lines go to train.log (and to stdout when it is not a terminal); a terminal
 // gets one progress line rewritten in place, plus the epoch summaries.
+// With many ranks only rank 0 has the console; every rank has its own log.
 class Reporter {
  public:
-  explicit Reporter(const RunDir& dir) : tty_(::isatty(STDOUT_FILENO) != 0) {
+  // Under MPI the launcher may give a rank a terminal of its own whatever its own output is,
+  // so ranks print plain lines.
+  Reporter(const std::string& log_path, bool console)
+      : console_(console), tty_(console && !dist::world().mpi && ::isatty(STDOUT_FILENO) != 0) {
     try {
-      auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(dir.log());
+      auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_path);
       log_ = std::make_shared<spdlog::logger>("train", sink);
       log_->set_pattern("%Y-%m-%d %H:%M:%S %v");
       log_->flush_on(spdlog::level::info);
     } catch (const spdlog::spdlog_ex& e) {
-      throw Error("cannot write '" + dir.log() + "': " + e.what());
+      throw Error("cannot write '" + log_path + "': " + e.what());
     }
   }
   ~Reporter() {
@@ -84,6 +89,7 @@ class Reporter {
   // A line for the log and the terminal.
   void line(const std::string& text) {
     log_->info(text);
+    if (!console_) return;
     if (progress_shown_) std::fputs("\r\033[K", stdout);
     progress_shown_ = false;
     std::fprintf(stdout, "%s\n", text.c_str());
@@ -92,7 +98,7 @@ class Reporter {
   // A line for the log; on a terminal it is the progress line instead.
   void periodic(const std::string& text) {
     log_->info(text);
-    if (!tty_) {
+    if (console_ && !tty_) {
       std::fprintf(stdout, "%s\n", text.c_str());
       std::fflush(stdout);
     }
@@ -110,7 +116,7 @@ class Reporter {
   }
 
  private:
-  bool tty_;
+  bool console_, tty_;
   bool progress_shown_ = false;
   std::chrono::steady_clock::time_point last_progress_{};
   std::shared_ptr<spdlog::logger> log_;
@@ -211,56 +217,152 @@ void draw_pictures(const RunDir& dir, const Net& net, const Config& config, Repo
   }
 }
 
+// Every rank must train the same run: the same config (after --set) and the same checkpoint.
+// Said with the first line that differs, by rank 0, before the run directory is touched.
+void check_same_run_on_every_rank(const Config& config, const std::string& resume_from) {
+  const dist::World& world = dist::world();
+  if (world.size == 1) return;
+  const std::string mine = config_to_yaml(config) + "resume: '" + resume_from + "'\n";
+  const std::vector<std::string> all = dist::allgather(mine, "the start-up check of the configs");
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  };
+  const std::vector<std::string> first = lines(all[0]);
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r] == all[0]) continue;
+    const std::vector<std::string> other = lines(all[r]);
+    size_t k = 0;
+    while (k < first.size() && k < other.size() && first[k] == other[k]) ++k;
+    // The key's section: the last line above it that is not indented.
+    std::string section;
+    for (size_t i = 0; i < k && i < first.size(); ++i)
+      if (!first[i].empty() && first[i][0] != ' ') section = first[i];
+    auto at = [&](const std::vector<std::string>& v) {
+      return k < v.size() ? fmt::format("'{}'", v[k]) : std::string("nothing");
+    };
+    throw dist::AgreedError(
+        fmt::format("rank {}'s config differs from rank 0's{}: {} against {} (every rank must be "
+                    "given the same --config, --set and --resume)",
+                    r, section.empty() ? "" : " under '" + section + "'", at(other), at(first)),
+        world.rank == 0);
+  }
+}
+
+// The gradients summed over the ranks (in place, every Param::grad of a CPU net), as one array in
+// reverse layer order (fc8 first). Returns the seconds it took.
+double allreduce_gradients(Net& net, std::vector<float>& flat) {
+  if (dist::world().size == 1) return 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto& params = net.params();
+  size_t total = 0;
+  for (const auto& p : params) total += static_cast<size_t>(p.grad.numel());
+  flat.resize(total);
+  size_t at = 0;
+  for (auto p = params.rbegin(); p != params.rend(); ++p) {
+    std::copy_n(p->grad.data<float>(), p->grad.numel(), flat.data() + at);
+    at += static_cast<size_t>(p->grad.numel());
+  }
+  dist::allreduce_sum(flat.data(), static_cast<int64_t>(total), "the all-reduce of the gradients");
+  at = 0;
+  for (auto p = params.rbegin(); p != params.rend(); ++p) {
+    std::copy_n(flat.data() + at, p->grad.numel(), p->grad.data<float>());
+    at += static_cast<size_t>(p->grad.numel());
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------- the run
 int run_training(const TrainOptions& opt) {
-  // Config and what to resume from.
+  const dist::World& world = dist::world();
+  const bool rank0 = world.rank == 0;
+  // Everything up to the run directory runs on every rank without a word to the others; then an
+  // error met on any rank is said once, by rank 0, and no rank touches the directory.
   Config config;
   Checkpoint ckpt;
   const bool resuming = !opt.resume.empty();
-  if (!opt.config_path.empty()) config = load_config(opt.config_path, opt.sets);
   RunDir dir;
-  if (resuming && opt.resume != "auto") {
-    ckpt = read_checkpoint(opt.resume, opt.sets);
-    if (opt.config_path.empty()) config = ckpt.config;
-  } else if (opt.config_path.empty()) {
-    config = load_config("", opt.sets);
+  std::vector<Device> placement;
+  std::unique_ptr<DataSource> train_data, val_data;
+  std::unique_ptr<Net> net_owner;
+  int B = 0, b = 0;  // the global batch, and this rank's share of it
+  int64_t steps_per_epoch = 0;
+  std::string error;
+  try {
+    // Config and what to resume from.
+    if (!opt.config_path.empty()) config = load_config(opt.config_path, opt.sets);
+    if (resuming && opt.resume != "auto") {
+      ckpt = read_checkpoint(opt.resume, opt.sets);
+      if (opt.config_path.empty()) config = ckpt.config;
+    } else if (opt.config_path.empty()) {
+      config = load_config("", opt.sets);
+    }
+    dir.root = opt.out.empty() ? "runs/" + config.name : opt.out;
+    if (resuming && opt.resume == "auto") {
+      const std::string path = newest_checkpoint(dir);
+      if (path.empty())
+        throw Error("--resume auto: nothing to resume in '" + dir.checkpoints() +
+                    "' (no last.safetensors or epoch-NNN.safetensors)");
+      ckpt = read_checkpoint(path, opt.sets);
+      if (opt.config_path.empty()) config = ckpt.config;
+    }
+    dist::set_timeout(config.dist.timeout_s);
+    // Both towers on one device (--device, else model.devices); refused here, before the run
+    // directory is touched, when it is not usable.
+    placement = select_placement(opt.device, config);
+    if (world.size > 1 &&
+        std::any_of(placement.begin(), placement.end(), [](Device d) { return !d.is_cpu(); }))
+      throw Error(
+          fmt::format("{} ranks on GPUs: not supported yet (many ranks train on the CPU "
+                      "for now: --device cpu)",
+                      world.size));
+
+    if (!resuming && has_checkpoints(dir))
+      throw Error("run directory '" + dir.root +
+                  "' already holds checkpoints; continue it with --resume auto, or choose "
+                  "another --out");
+
+    // Data and the network, before anything in the run directory is touched.
+    // A resumed run keeps its checkpoint's classes, whatever the folders say now.
+    const auto* classes_fixed = resuming ? &ckpt.classes : nullptr;
+    train_data = make_source(config, Split::train, classes_fixed);
+    val_data = make_source(config, Split::val, &train_data->classes());
+    check_training_order(config, *train_data);
+    B = config.data.batch_size;
+    if (B % world.size != 0)
+      throw Error(
+          fmt::format("data.batch_size = {} does not divide over {} ranks: make it a "
+                      "multiple of {} (each rank takes an equal share of every batch)",
+                      B, world.size, world.size));
+    b = B / world.size;
+    steps_per_epoch = train_data->size() / B;
+    if (steps_per_epoch < 1)
+      throw Error("the training set has " + std::to_string(train_data->size()) +
+                  " images, fewer than data.batch_size = " + std::to_string(B));
+    configure_devices(placement, config);
+    net_owner = std::make_unique<Net>(config, b, DType::f32, placement,
+                                      make_exchange(placement, config.cuda.exchange_timeout_s));
+  } catch (const Error& e) {
+    error = e.what();
   }
-  dir.root = opt.out.empty() ? "runs/" + config.name : opt.out;
-  if (resuming && opt.resume == "auto") {
-    const std::string path = newest_checkpoint(dir);
-    if (path.empty())
-      throw Error("--resume auto: nothing to resume in '" + dir.checkpoints() +
-                  "' (no last.safetensors or epoch-NNN.safetensors)");
-    ckpt = read_checkpoint(path, opt.sets);
-    if (opt.config_path.empty()) config = ckpt.config;
+  dist::agree_on_errors(error);
+  check_same_run_on_every_rank(config, ckpt.path);
+  try {
+    if (rank0) prepare_run_dir(dir);
+  } catch (const Error& e) {
+    error = e.what();
   }
-  // Both towers on one device (--device, else model.devices); refused here, before the run
-  // directory is touched, when it is not usable.
-  const std::vector<Device> placement = select_placement(opt.device, config);
+  dist::agree_on_errors(error);
+
+  Net& net = *net_owner;
   const Device device = placement.front();  // where batches are augmented and the loss computed
-
-  if (!resuming && has_checkpoints(dir))
-    throw Error("run directory '" + dir.root +
-                "' already holds checkpoints; continue it with --resume auto, or choose "
-                "another --out");
-
-  // Data and the network, before anything in the run directory is touched.
-  // A resumed run keeps its checkpoint's classes, whatever the folders say now.
-  const auto* classes_fixed = resuming ? &ckpt.classes : nullptr;
-  const auto train_data = make_source(config, Split::train, classes_fixed);
-  const auto val_data = make_source(config, Split::val, &train_data->classes());
-  check_training_order(config, *train_data);
-  const int B = config.data.batch_size, workers = config.data.workers;
-  const int64_t steps_per_epoch = train_data->size() / B;
-  if (steps_per_epoch < 1)
-    throw Error("the training set has " + std::to_string(train_data->size()) +
-                " images, fewer than data.batch_size = " + std::to_string(B));
-  configure_devices(placement, config);
-  Net net(config, B, DType::f32, placement,
-          make_exchange(placement, config.cuda.exchange_timeout_s));
-  prepare_run_dir(dir);
+  // This rank's share of every global batch (the whole batch for one rank).
+  const BatchSlice slice{int64_t{world.rank} * b, world.size > 1 ? B : 0};
+  const int workers = config.data.workers;
   TrainState state;
   DataStats stats;
   if (resuming) {
@@ -274,14 +376,22 @@ int run_training(const TrainOptions& opt) {
                                       : load_stats(config.data.stats);
   }
   // Checks that the stats fit the data.
-  Prefetcher batches(*train_data, stats, config, B, steps_per_epoch, device);
+  Prefetcher batches(*train_data, stats, config, b, steps_per_epoch, device, true, slice);
 
-  Reporter report(dir);
-  write_text_atomic(dir.config(), config_to_yaml(config));
-  reset_metrics(dir, resuming ? state.step : 0);
+  // Rank 0 writes the run directory's files and has the console; every rank keeps its own log.
+  Reporter report(rank0 ? dir.log() : dir.rank_log(world.rank), rank0);
+  if (rank0) {
+    write_text_atomic(dir.config(), config_to_yaml(config));
+    reset_metrics(dir, resuming ? state.step : 0);
+  }
   report.line(resuming ? fmt::format("resuming {} at epoch {}, step {}", ckpt.path, state.epoch + 1,
                                      state.step)
                        : "training " + config.name + " into " + dir.root);
+  if (world.size > 1)
+    report.line(fmt::format(
+        "rank {} of {} on {} (local rank {}): images {} to {} of every global "
+        "batch of {}",
+        world.rank, world.size, world.host, world.local_rank, slice.first, slice.first + b - 1, B));
   if (std::all_of(placement.begin(), placement.end(), [&](Device d) { return d == device; })) {
     report.line("device: " + device.str());
   } else {
@@ -316,14 +426,16 @@ int run_training(const TrainOptions& opt) {
   using Clock = std::chrono::steady_clock;
   const auto run_start = Clock::now();
   const int64_t first_step = state.step;
-  double window_loss = 0, window_data_wait = 0;
+  double window_loss = 0, window_data_wait = 0, allreduce_seconds = 0, run_seconds = 0;
+  std::vector<float> gradient_buffer;
+  int stop_signal = 0;  // agreed over the ranks after every step
   int64_t window_steps = 0;
   auto window_start = Clock::now();
   auto seconds_since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
 
-  while (state.epoch < config.train.epochs && state.step < total_steps && g_stop_signal == 0) {
+  while (state.epoch < config.train.epochs && state.step < total_steps && stop_signal == 0) {
     const auto step_start = Clock::now();
     const TraceRange trace_step("step " + std::to_string(state.step + 1));
     // The wait for the batch (still decoding, or on a GPU still uploading) is the data wait. Its
@@ -331,18 +443,34 @@ int run_training(const TrainOptions& opt) {
     // get() queues behind the upload.
     const auto batch = batches.get(state.epoch, state.batch_in_epoch, state.step + 1 < total_steps);
     const double data_wait = seconds_since(step_start);
-    for (const auto& bad : batch.bad) {
-      report.line("skipped " + bad.path + ": " + bad.reason);
-      ++state.epoch_skipped;
+    for (const auto& bad : batch.bad) report.line("skipped " + bad.path + ": " + bad.reason);
+    XentResult r = net.forward(batch.images, batch.labels, b, true, config.seed,
+                               static_cast<uint64_t>(state.step), slice);
+    net.backward();
+    allreduce_seconds += allreduce_gradients(net, gradient_buffer);
+    {
+      // The batch's loss and hits over every rank, and whether any rank was asked to stop: every
+      // rank then stops after the same step.
+      const int sig = g_stop_signal.load();
+      double sums[] = {r.loss_sum,
+                       static_cast<double>(r.top1),
+                       static_cast<double>(r.top5),
+                       static_cast<double>(batch.bad.size()),
+                       sig == SIGINT ? 1.0 : 0.0,
+                       sig == SIGTERM ? 1.0 : 0.0};
+      dist::allreduce_sum(sums, 6, "the step's loss and stop requests");
+      r.loss_sum = sums[0];
+      r.top1 = static_cast<int>(std::llround(sums[1]));
+      r.top5 = static_cast<int>(std::llround(sums[2]));
+      state.epoch_skipped += std::llround(sums[3]);
+      stop_signal = sums[5] > 0 ? SIGTERM : sums[4] > 0 ? SIGINT : 0;
     }
-    const auto r = net.forward(batch.images, batch.labels, B, true, config.seed,
-                               static_cast<uint64_t>(state.step));
     if (!std::isfinite(r.loss_sum))
-      throw Error(
+      throw dist::AgreedError(
           fmt::format("the loss became {:g} at step {}: training diverged (lower optim.lr "
                       "or data.scale, or use model.init.scheme)",
-                      r.loss_sum, state.step));
-    net.backward();
+                      r.loss_sum, state.step),
+          rank0);
     const double lr = lr_at_step(config.optim, state.lr.lr, state.step, steps_per_epoch);
     sgd_step(net, config.optim, lr);
     ++state.step;
@@ -352,6 +480,7 @@ int run_training(const TrainOptions& opt) {
     state.epoch_top5 += r.top5;
     state.epoch_images += B;
     state.epoch_seconds += seconds_since(step_start);
+    run_seconds += seconds_since(step_start);
     state.epoch_data_wait_seconds += data_wait;
     window_loss += r.loss_sum / B;
     window_data_wait += data_wait;
@@ -362,10 +491,14 @@ int run_training(const TrainOptions& opt) {
     const double steps_per_s = static_cast<double>(state.step - first_step) / elapsed;
     const std::string where = fmt::format("epoch {}/{} step {}/{}", state.epoch + 1,
                                           config.train.epochs, state.step, total_steps);
+    const std::string ranks = world.size > 1
+                                  ? fmt::format("  {} ranks, all-reduce {:.0f}%", world.size,
+                                                100 * allreduce_seconds / run_seconds)
+                                  : "";
     report.progress(fmt::format(
-        "{}  loss {:.4f}  {:.1f} img/s  data wait {:.0f}%  lr {:g}  ETA {}", where, r.loss_sum / B,
-        steps_per_s * B, 100 * state.epoch_data_wait_seconds / state.epoch_seconds, lr,
-        duration(static_cast<double>(total_steps - state.step) / steps_per_s)));
+        "{}  loss {:.4f}  {:.1f} img/s  data wait {:.0f}%{}  lr {:g}  ETA {}", where,
+        r.loss_sum / B, steps_per_s * B, 100 * state.epoch_data_wait_seconds / state.epoch_seconds,
+        ranks, lr, duration(static_cast<double>(total_steps - state.step) / steps_per_s)));
     if (state.step % config.train.log_every == 0) {
       const double window_s = seconds_since(window_start);
       report.periodic(fmt::format(
@@ -390,12 +523,13 @@ int run_training(const TrainOptions& opt) {
     const double n = static_cast<double>(state.epoch_images);
     const double ips = n / state.epoch_seconds;
     const double data_wait_share = state.epoch_data_wait_seconds / state.epoch_seconds;
-    append_metrics(
-        dir, fmt::format("{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.8g},{:.2f},{:.4f}\n", epoch,
-                         state.step, state.epoch_loss_sum / n,
-                         1.0 - static_cast<double>(state.epoch_top1) / n,
-                         1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
-                         val.top5_error, lr_used, ips, data_wait_share));
+    if (rank0)
+      append_metrics(
+          dir, fmt::format("{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.8g},{:.2f},{:.4f}\n", epoch,
+                           state.step, state.epoch_loss_sum / n,
+                           1.0 - static_cast<double>(state.epoch_top1) / n,
+                           1.0 - static_cast<double>(state.epoch_top5) / n, val.top1_error,
+                           val.top5_error, lr_used, ips, data_wait_share));
     const double rss = resident_megabytes();
     report.line(
         fmt::format("epoch {} done: loss {:.4f}  train top-1 err {:.4f}  val top-1 err {:.4f}  "
@@ -411,7 +545,7 @@ int run_training(const TrainOptions& opt) {
     const std::string input_bound =
         input_bound_warning(data_wait_share, config, std::thread::hardware_concurrency());
     if (!input_bound.empty()) report.line(input_bound);
-    report.log_only(weight_update_table(net));
+    if (rank0) report.log_only(weight_update_table(net));
     const bool best = val.top1_error < state.best_val_top1;
     if (best) state.best_val_top1 = val.top1_error;
     state.epoch = epoch;
@@ -419,19 +553,20 @@ int run_training(const TrainOptions& opt) {
     state.epoch_loss_sum = 0;
     state.epoch_top1 = state.epoch_top5 = state.epoch_images = state.epoch_skipped = 0;
     state.epoch_seconds = state.epoch_data_wait_seconds = 0;
+    last_saved_step = state.step;
+    if (!rank0) continue;  // the weights are the same on every rank: rank 0 writes them
     save_checkpoint(dir.last(), net, config, state, stats, classes, names);
     if (best) save_checkpoint(dir.best(), net, config, state, stats, classes, names);
     if (epoch % config.checkpoint.every_epochs == 0) {
       save_checkpoint(dir.epoch_file(epoch), net, config, state, stats, classes, names);
       prune_epoch_checkpoints(dir, config.checkpoint.keep);
     }
-    last_saved_step = state.step;
     draw_pictures(dir, net, config, report);
   }
 
-  if (state.step != last_saved_step)
+  if (state.step != last_saved_step && rank0)
     save_checkpoint(dir.last(), net, config, state, stats, classes, names);
-  const int sig = g_stop_signal.load();
+  const int sig = stop_signal;
   if (sig != 0) {
     report.line(
         fmt::format("stopped by {} after step {}; checkpoint {} (continue with --resume auto)",

@@ -203,6 +203,7 @@ TEST(Config, KeyList) {
       "cuda.deterministic",
       "cuda.tf32",
       "cuda.exchange_timeout_s",
+      "dist.timeout_s",
   };
   EXPECT_EQ(config_keys(), expected);
 }

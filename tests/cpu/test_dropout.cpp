@@ -97,6 +97,23 @@ TEST(Dropout, MaskFollowsTheDocumentedKeying) {
   }
 }
 
+// A rank's share of a larger batch (first > 0) draws exactly the masks of those elements of the
+// whole batch, forward and backward, and the 32-bit counter's end is refused.
+TEST(Dropout, AShareDrawsTheWholeBatchsMasks) {
+  const DropoutParams whole{0.5, 77, 12, 4};
+  const auto all = run_forward(whole, 4096);
+  DropoutParams share = whole;
+  share.first = 1000;
+  const auto part = run_forward(share, 3096);
+  for (size_t i = 0; i < 3096; ++i) ASSERT_EQ(part[i], all[1000 + i]) << i;
+  std::vector<float> dy(3096, 1.0f);
+  dropout_backward(share, 3096, dy.data(), dy.data());
+  for (size_t i = 0; i < 3096; ++i) ASSERT_EQ(dy[i], all[1000 + i]) << i;
+  share.first = (int64_t{1} << 32) - 10;
+  EXPECT_NO_THROW(share.check(10));
+  EXPECT_THROW(share.check(11), Error);
+}
+
 TEST(Dropout, BackwardUsesTheForwardMask) {
   const DropoutParams d{0.5, 5, 17, 1};
   const auto y = run_forward(d, 5000);

@@ -48,6 +48,24 @@ TEST(SoftmaxXent, HandComputedTwoSamples) {
   for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(df[i], g[i], 1e-7) << i;
 }
 
+// A rank's share of a batch 3 times larger (mean_over = 3n): the gradient of the global batch's
+// mean loss, a third of the share's own mean; the loss and hits are the share's sums as before.
+TEST(SoftmaxXent, AShareTakesTheGlobalBatchsMean) {
+  const std::vector<double> logits = {0, std::log(2.0), 0, 3, 1, 2};
+  const std::vector<int32_t> labels = {1, 2};
+  std::vector<double> own(6), share(6);
+  const XentResult a =
+      softmax_xent<double>(2, 3, logits.data(), labels.data(), own.data(), nullptr);
+  const XentResult b =
+      softmax_xent<double>(2, 3, logits.data(), labels.data(), share.data(), nullptr, 6);
+  EXPECT_EQ(a.loss_sum, b.loss_sum);
+  EXPECT_EQ(a.top1, b.top1);
+  // own = (softmax - onehot) / 2 (hand-computed above: 0.125, -0.25, ...); share = ... / 6.
+  EXPECT_NEAR(share[0], 0.125 / 3, 1e-15);
+  EXPECT_NEAR(share[1], -0.25 / 3, 1e-15);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(share[i], own[i] / 3, 1e-15) << i;
+}
+
 TEST(SoftmaxXent, TopKCountsClassesStrictlyAbove) {
   // K = 8, one sample per case; the label is class 0 with logit 1.
   //   a: 4 classes above (2), the rest below: top-5 hit, top-1 miss

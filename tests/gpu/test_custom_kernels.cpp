@@ -552,7 +552,7 @@ TEST(SoftmaxXentCuda, LossGradientProbabilitiesAndTopK) {
     d_top1.poison();  // -1
     d_top5.poison();
     kernels::softmax_xent_cuda(t.n, t.k, d_logits.ptr, d_labels.ptr, d_dlogits.ptr, d_probs.ptr,
-                               d_loss.ptr, d_top1.ptr, d_top5.ptr, kStream);
+                               d_loss.ptr, d_top1.ptr, d_top5.ptr, 1.0 / t.n, kStream);
     const auto got_loss = d_loss.to_host();
     const auto got_top1 = d_top1.to_host();
     const auto got_top5 = d_top5.to_host();
