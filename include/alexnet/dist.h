@@ -10,6 +10,7 @@
 // never leaves the others waiting forever.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,6 +44,10 @@ void finalize_world();
 
 // The longest a collective waits for the other ranks, in seconds (dist.timeout_s).
 void set_timeout(double seconds);
+// The trainer's stop request (the number of the signal that asked, 0 for none): a rank that is
+// asked to stop while it waits on in a collective says which (under mpirun, the sign that another
+// rank has died and the launcher is ending the job).
+void watch_stop_requests(const std::atomic<int>* flag);
 
 // An error every rank met (agree_on_errors): rank 0 says it, the other ranks exit quietly.
 struct AgreedError : Error {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -25,7 +26,8 @@ World g_world;
 bool g_initialised = false;
 bool g_finalised = false;
 double g_timeout_s = 600;
-std::vector<std::string> g_hosts;  // by rank
+const std::atomic<int>* g_stop = nullptr;  // the trainer's stop request (a signal number)
+std::vector<std::string> g_hosts;          // by rank
 
 const char* env(const char* name) {
   const char* v = std::getenv(name);
@@ -69,12 +71,32 @@ void wait_for(MPI_Request& request, const char* what) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto pause = std::chrono::microseconds(0);
+  double stop_seen = -1;  // when a stop request was first seen in this wait
+  bool said = false;
   for (;;) {
     int done = 0;
-    AX_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    const int code = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (code != MPI_SUCCESS) {
+      char text[MPI_MAX_ERROR_STRING] = {};
+      int length = 0;
+      MPI_Error_string(code, text, &length);
+      throw Error(fmt::format("MPI: {} failed: {} (has another rank ended?)", what, text));
+    }
     if (done != 0) return;
     const double waited = std::chrono::duration<double>(Clock::now() - start).count();
     if (waited > g_timeout_s) timed_out(what, waited);
+    // A launcher ends a job whose rank died with SIGTERM to the others (then SIGKILL): where
+    // this rank was waiting is then the one clue it can leave. Said once, if the wait goes on.
+    const int sig = g_stop != nullptr ? g_stop->load() : 0;
+    if (sig != 0 && stop_seen < 0) stop_seen = waited;
+    if (!said && stop_seen >= 0 && waited - stop_seen > 0.2) {
+      std::fprintf(stderr,
+                   "alexnet: rank %d of %d (host %s): signal %d while waiting for the other ranks "
+                   "in %s\n",
+                   g_world.rank, g_world.size, g_world.host.c_str(), sig, what);
+      std::fflush(stderr);
+      said = true;
+    }
     if (waited < 0.002) {
       std::this_thread::yield();
       continue;
@@ -202,6 +224,10 @@ void abort_world(int exit_code) {
 
 void set_timeout(double seconds) {
   g_timeout_s = seconds;
+}
+
+void watch_stop_requests(const std::atomic<int>* flag) {
+  g_stop = flag;
 }
 
 void agree_on_errors(const std::string& mine) {

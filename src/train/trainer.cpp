@@ -389,9 +389,9 @@ int run_training(const TrainOptions& opt) {
                        : "training " + config.name + " into " + dir.root);
   if (world.size > 1)
     report.line(fmt::format(
-        "rank {} of {} on {} (local rank {}): images {} to {} of every global "
-        "batch of {}",
-        world.rank, world.size, world.host, world.local_rank, slice.first, slice.first + b - 1, B));
+        "rank {} of {} on {} (local rank {}, pid {}): images {} to {} of every global batch of {}",
+        world.rank, world.size, world.host, world.local_rank, ::getpid(), slice.first,
+        slice.first + b - 1, B));
   if (std::all_of(placement.begin(), placement.end(), [&](Device d) { return d == device; })) {
     report.line("device: " + device.str());
   } else {
@@ -423,6 +423,7 @@ int run_training(const TrainOptions& opt) {
 
   g_stop_signal = 0;
   install_signal_handlers();
+  dist::watch_stop_requests(&g_stop_signal);
   using Clock = std::chrono::steady_clock;
   const auto run_start = Clock::now();
   const int64_t first_step = state.step;

@@ -5,14 +5,19 @@
 // The collectives themselves run in this binary under mpirun (DistRanks.*, started by
 // Dist.CollectivesUnderMpirun). Skipped, saying why, without mpirun or in a build without MPI.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "alexnet/dist.h"
@@ -52,8 +57,8 @@ std::string mpirun_missing() {
 // same training code is leak-checked in the one-process tests.
 std::string mpirun_prefix(const std::string& workdir) {
   return "cd '" + workdir +
-         "' && ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:detect_leaks=0\" mpirun --allow-run-as-root "
-         "--oversubscribe";
+         "' && export ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:detect_leaks=0\" && exec mpirun "
+         "--allow-run-as-root --oversubscribe";
 }
 
 // `mpirun -np ranks program args...` in `workdir`; program is a path.
@@ -237,6 +242,117 @@ TEST(Dist, BadInputIsOneLineFromRankZero) {
             1u)
       << err;
   EXPECT_FALSE(std::filesystem::exists(dir + "/run"));
+}
+
+// ------------------------------------------------------------------ signals and failures
+// `mpirun -np ranks alexnet-train args...` started in the background; returns mpirun's pid.
+pid_t start_training(int ranks, const std::vector<std::string>& args, const std::string& workdir) {
+  std::string command = mpirun_prefix(workdir) + " -np " + std::to_string(ranks) + " '" +
+                        test::binary("alexnet-train") + "'";
+  for (const auto& a : args) command += " '" + a + "'";
+  command += " >'" + workdir + "/.mpi-out' 2>'" + workdir + "/.mpi-err'";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// The pid a rank logged at its start ("... (local rank R, pid P): ..."), once it has logged
+// `step` steps; -1 when that does not happen within a minute.
+pid_t rank_pid_after(const std::string& log, int step) {
+  for (int i = 0; i < 6000; ++i) {
+    const std::string text = test::read_file(log);
+    const auto at = text.find(", pid ");
+    if (at != std::string::npos &&
+        text.find("step " + std::to_string(step) + "/") != std::string::npos)
+      return static_cast<pid_t>(std::stol(text.substr(at + 6)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+// mpirun's exit status, waiting at most `seconds`: a job that never ends is killed and fails.
+int wait_for_job(pid_t pid, int seconds) {
+  for (int i = 0; i < seconds * 100; ++i) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ADD_FAILURE() << "the job did not end within " << seconds << " s";
+  return -1;
+}
+
+// SIGTERM to mpirun (which passes it to every rank) or to one rank alone: every rank stops after
+// the same step, rank 0 writes the checkpoint, and resuming it on 2 ranks ends where 2 ranks
+// running straight end, bit for bit.
+TEST(Dist, SigtermStopsEveryRankAtOneStepAndResumesExactly) {
+  SKIP_WITHOUT_MPIRUN();
+  const auto dir = test::temp_dir("dist-sigterm");
+  const int steps = 200;
+  const auto straight = train_ranks(2, train_args(dir + "/straight", steps), dir);
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  for (const bool to_launcher : {true, false}) {
+    SCOPED_TRACE(to_launcher ? "SIGTERM to mpirun" : "SIGTERM to rank 1");
+    const std::string out = dir + (to_launcher ? "/launcher" : "/rank");
+    const pid_t job = start_training(2, train_args(out, steps), dir);
+    const pid_t rank1 = rank_pid_after(out + "/train.rank-1.log", 5);
+    ASSERT_GT(rank1, 0) << test::read_file(dir + "/.mpi-err");
+    ::kill(to_launcher ? job : rank1, SIGTERM);
+    EXPECT_NE(wait_for_job(job, 60), 0);
+    const auto stopped = read_safetensors(out + "/checkpoints/last.safetensors");
+    const std::string at = stopped.metadata.at("step");
+    std::printf("%s stopped the job after step %s of %d\n",
+                to_launcher ? "SIGTERM to mpirun" : "SIGTERM to rank 1", at.c_str(), steps);
+    ASSERT_LT(std::stoi(at), steps) << "the run finished before the signal; nothing was tested";
+    for (const std::string log : {"/train.log", "/train.rank-1.log"})
+      EXPECT_NE(test::read_file(out + log).find("stopped by SIGTERM after step " + at + ";"),
+                std::string::npos)
+          << log << ": " << test::read_file(out + log);
+
+    auto args = train_args(out, steps);
+    args.insert(args.end(), {"--resume", "auto"});
+    const auto resumed = train_ranks(2, args, dir);
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    EXPECT_TRUE(same_bits(dir + "/straight/checkpoints/last.safetensors",
+                          out + "/checkpoints/last.safetensors"));
+  }
+}
+
+// A rank killed (-9) or hung (stopped) mid-epoch ends the job: killed, mpirun ends it at once and
+// the surviving rank says which collective it was waiting in; hung, the waiting rank gives up
+// after dist.timeout_s and says so. The exit status is not 0, and the last checkpoint loads.
+TEST(Dist, ADeadOrHungRankEndsTheJobWithANamedError) {
+  SKIP_WITHOUT_MPIRUN();
+  const auto dir = test::temp_dir("dist-failure");
+  for (const bool hang : {false, true}) {
+    SCOPED_TRACE(hang ? "rank 1 hangs" : "rank 1 is killed");
+    const std::string out = dir + (hang ? "/hang" : "/kill");
+    // 30 steps: the checkpoint of epoch 1 (step 20) is on disk before the failure.
+    const pid_t job = start_training(2, train_args(out, 600, {"dist.timeout_s=3"}), dir);
+    const pid_t rank1 = rank_pid_after(out + "/train.rank-1.log", 30);
+    ASSERT_GT(rank1, 0) << test::read_file(dir + "/.mpi-err");
+    ::kill(rank1, hang ? SIGSTOP : SIGKILL);
+    EXPECT_NE(wait_for_job(job, 60), 0);
+    const std::string err = test::read_file(dir + "/.mpi-err");
+    EXPECT_NE(err.find(hang ? "alexnet: rank 0 of 2 (host " : "rank 1"), std::string::npos) << err;
+    if (hang) {
+      EXPECT_NE(err.find("after 3 s (dist.timeout_s): a rank died or hangs"), std::string::npos)
+          << err;
+    }
+    EXPECT_NE(err.find(hang ? "no answer from the other ranks in the "
+                            : "waiting for the other "
+                              "ranks in the "),
+              std::string::npos)
+        << err;
+    const auto last = read_safetensors(out + "/checkpoints/last.safetensors");
+    EXPECT_GE(std::stoi(last.metadata.at("step")), 20);
+    if (hang) ::kill(rank1, SIGKILL);  // in case the launcher left it stopped
+  }
 }
 
 // ------------------------------------------------------------------ the collectives, in ranks
