@@ -151,6 +151,16 @@ void ordered_allreduce(T* data, int64_t count, const char* what) {
 }
 #endif  // ALEXNET_HAVE_MPI
 
+template <class T>
+void sum_over_ranks(T* data, int64_t count, const char* what) {
+  if (g_world.size == 1 || count <= 0) return;
+#ifdef ALEXNET_HAVE_MPI
+  ordered_allreduce(data, count, what);
+#else
+  (void)what;
+#endif
+}
+
 }  // namespace
 
 std::string launcher() {
@@ -246,21 +256,11 @@ void agree_on_errors(const std::string& mine) {
 }
 
 void allreduce_sum(float* data, int64_t count, const char* what) {
-  if (g_world.size == 1 || count <= 0) return;
-#ifdef ALEXNET_HAVE_MPI
-  ordered_allreduce(data, count, what);
-#else
-  (void)what;
-#endif
+  sum_over_ranks(data, count, what);
 }
 
 void allreduce_sum(double* data, int64_t count, const char* what) {
-  if (g_world.size == 1 || count <= 0) return;
-#ifdef ALEXNET_HAVE_MPI
-  ordered_allreduce(data, count, what);
-#else
-  (void)what;
-#endif
+  sum_over_ranks(data, count, what);
 }
 
 std::vector<std::string> allgather(const std::string& mine, const char* what) {
