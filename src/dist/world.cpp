@@ -24,7 +24,7 @@ namespace {
 
 World g_world;
 bool g_initialised = false;
-bool g_finalised = false;
+[[maybe_unused]] bool g_finalised = false;  // (MPI builds only)
 double g_timeout_s = 600;
 const std::atomic<int>* g_stop = nullptr;  // the trainer's stop request (a signal number)
 std::vector<std::string> g_hosts;          // by rank
@@ -157,7 +157,7 @@ void sum_over_ranks(T* data, int64_t count, const char* what) {
 #ifdef ALEXNET_HAVE_MPI
   ordered_allreduce(data, count, what);
 #else
-  (void)what;
+  (void)data, (void)what;
 #endif
 }
 
@@ -317,7 +317,7 @@ void barrier(const char* what) {
   AX_MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &request));
   wait_for(request, what);
 #else
-  (void)what;
+  (void)data, (void)what;
 #endif
 }
 
