@@ -317,7 +317,7 @@ void barrier(const char* what) {
   AX_MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &request));
   wait_for(request, what);
 #else
-  (void)data, (void)what;
+  (void)what;
 #endif
 }
 
