@@ -38,6 +38,11 @@ struct EvalResult {
 EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
                     const Config& config, int crops);
 
+// Many ranks (alexnet/dist.h): every Param::grad of a CPU net summed over the ranks, in place,
+// as one array in reverse layer order (fc8 first), through `buffer` (kept from step to step).
+// Returns the seconds it took; 0, touching nothing, with one rank.
+double sum_gradients_over_ranks(Net& net, std::vector<float>& buffer);
+
 // ---------------------------------------------------------------------------- the data wait
 // The share of its step time a run may spend waiting for batches before the trainer says the
 // input pipeline is what limits it.

@@ -17,6 +17,7 @@
 #include "alexnet/config.h"
 #include "alexnet/cpu_ops.h"
 #include "alexnet/data.h"
+#include "alexnet/dist.h"
 #include "alexnet/image.h"
 #include "alexnet/net.h"
 #include "alexnet/packed.h"
@@ -62,10 +63,15 @@ std::unique_ptr<alexnet::Exchange> configured_exchange(
 }
 
 // The net, one batch of synthetic images augmented once on the net's device (so the step
-// measures the network alone), and the training step: forward, backward, SGD update.
+// measures the network alone), and the training step: forward, backward, SGD update. Under
+// mpirun each rank takes its share of the batch and the gradients are summed over the ranks
+// before the update, as alexnet-train does.
 struct Workload {
   const alexnet::Config& config;
-  int B;
+  int B;  // this rank's share of the batch (all of it with one rank)
+  alexnet::BatchSlice slice;
+  double allreduce_seconds = 0;  // summed over the steps
+  std::vector<float> gradient_buffer;
   alexnet::Net net;
   std::unique_ptr<alexnet::DataSource> data;
   alexnet::DataStats stats;
@@ -77,7 +83,9 @@ struct Workload {
   // Tower t on placement[t]; the batch on tower 0's device.
   Workload(const alexnet::Config& c, const std::vector<alexnet::Device>& placement)
       : config(c),
-        B(c.data.batch_size),
+        B(c.data.batch_size / alexnet::dist::world().size),
+        slice{int64_t{alexnet::dist::world().rank} * B,
+              alexnet::dist::world().size > 1 ? c.data.batch_size : 0},
         net(c, B, alexnet::DType::f32, placement, configured_exchange(c, placement)),
         data(alexnet::make_source(c, alexnet::Split::train)),
         stats(alexnet::compute_stats(*data, std::min<int64_t>(64, data->size()), 2)),
@@ -93,8 +101,9 @@ struct Workload {
   }
   void step(uint64_t s) {
     const alexnet::TraceRange trace("step " + std::to_string(s));
-    net.forward(images, labels.data(), B, true, config.seed, s);
+    net.forward(images, labels.data(), B, true, config.seed, s, slice);
     net.backward();
+    allreduce_seconds += alexnet::sum_gradients_over_ranks(net, gradient_buffer);
     alexnet::sgd_step(net, config.optim, config.optim.lr);
   }
 };
@@ -159,9 +168,13 @@ double step_flops_per_image(const alexnet::Net& net) {
 void bench_config_cpu(const std::string& label, const alexnet::Config& config, int steps,
                       double sgemm) {
   using namespace alexnet;
+  if (config.data.batch_size % dist::world().size != 0)
+    throw Error(label + ": batch " + std::to_string(config.data.batch_size) +
+                " does not divide over " + std::to_string(dist::world().size) + " ranks");
   Workload w(config, Device{});
   const int B = w.B;
   w.step(0);  // warm-up: first-touch of every buffer
+  w.allreduce_seconds = 0;
   Profile profile;
   w.net.profile = &profile;
   std::vector<double> times;
@@ -185,6 +198,21 @@ void bench_config_cpu(const std::string& label, const alexnet::Config& config, i
   const double gflops = step_flops_per_image(w.net) * B / median / 1e9;
   std::printf("achieved: %.1f GFLOP/s over the whole step (%.0f%% of sgemm)\n", gflops,
               100.0 * gflops / sgemm);
+  const dist::World& world = dist::world();
+  if (world.size > 1) {
+    // The ordered sum sends each rank's gradients once in the all-to-all and once in the
+    // all-gather, less the rank's own chunk.
+    int64_t params = 0;
+    for (const auto& p : w.net.params()) params += p.grad.numel();
+    const double bytes = 4.0 * static_cast<double>(params);
+    const double per_step = w.allreduce_seconds / steps;
+    std::printf(
+        "\n%d ranks: global batch %d, %.1f images/s in all; all-reduce of the gradients %.1f ms "
+        "per step (%.0f%% of the step), %.2f MB summed, %.2f MB sent per rank; overlap with "
+        "backward: none (the CPU ranks sum after backward)\n",
+        world.size, B * world.size, B * world.size / median, per_step * 1e3,
+        100 * per_step / median, bytes / 1e6, 2.0 * bytes * (world.size - 1) / world.size / 1e6);
+  }
   if (w.net.towers() > 1) print_exchange_table(w.net);
 }
 
@@ -553,61 +581,75 @@ int main(int argc, char** argv) {
       ->needs(input);
   return alexnet::run_app(app, argc, argv, [&] {
     using namespace alexnet;
-    if (input->count() > 0) {
-      std::printf("## alexnet-bench --input (%u hardware threads)\n",
-                  std::thread::hardware_concurrency());
-      bench_input(input_path, input_threads, loader_images, sets, cold);
-      return 0;
-    }
-    const Device dev = resolve_device(device, "--device");
-    if (batch == 0) batch = dev.is_cpu() ? 8 : 128;
-    if (steps == 0) steps = dev.is_cpu() ? 3 : 50;
-    const auto packed = loader->count() > 0 ? open_packed_jpegs(loader_dir) : nullptr;
-    auto paper_config = [&] {
-      auto paper_sets = sets;
-      paper_sets.push_back("data.batch_size=" + std::to_string(batch));
-      return load_config("", paper_sets);
-    };
-    std::vector<std::pair<std::string, Config>> measured;  // label, config
-    if (configs.empty() && !packed) {
-      measured.emplace_back("paper network (defaults)", paper_config());
-      if (std::filesystem::exists("configs/small.yaml"))
-        measured.emplace_back("configs/small.yaml", load_config("configs/small.yaml", sets));
-    }
-    for (const auto& c : configs) measured.emplace_back(c, load_config(c, sets));
+    // Under mpirun: every rank measures its share of each step, rank 0 prints.
+    const dist::World& world = dist::init_world();
+    if (world.rank != 0 && std::freopen("/dev/null", "w", stdout) == nullptr)
+      throw Error("rank " + std::to_string(world.rank) + ": cannot silence its output");
+    const int status = [&] {
+      if (input->count() > 0) {
+        std::printf("## alexnet-bench --input (%u hardware threads)\n",
+                    std::thread::hardware_concurrency());
+        bench_input(input_path, input_threads, loader_images, sets, cold);
+        return 0;
+      }
+      const Device dev = resolve_device(device, "--device");
+      if (world.size > 1 && (!dev.is_cpu() || input->count() > 0 || loader->count() > 0))
+        throw Error("under mpirun alexnet-bench times the CPU training step alone (--device cpu)");
+      if (batch == 0) batch = dev.is_cpu() ? 8 * world.size : 128;
+      if (batch % world.size != 0)
+        throw Error("--batch " + std::to_string(batch) + " does not divide over " +
+                    std::to_string(world.size) + " ranks");
+      if (steps == 0) steps = dev.is_cpu() ? 3 : 50;
+      const auto packed = loader->count() > 0 ? open_packed_jpegs(loader_dir) : nullptr;
+      auto paper_config = [&] {
+        auto paper_sets = sets;
+        paper_sets.push_back("data.batch_size=" + std::to_string(batch));
+        return load_config("", paper_sets);
+      };
+      std::vector<std::pair<std::string, Config>> measured;  // label, config
+      if (configs.empty() && !packed) {
+        measured.emplace_back("paper network (defaults)", paper_config());
+        if (std::filesystem::exists("configs/small.yaml"))
+          measured.emplace_back("configs/small.yaml", load_config("configs/small.yaml", sets));
+      }
+      for (const auto& c : configs) measured.emplace_back(c, load_config(c, sets));
 
-    if (dev.is_cpu()) {
-      std::printf("## alexnet-bench --device cpu (%u hardware threads)\n",
-                  std::thread::hardware_concurrency());
-      if (packed) bench_loader(*packed, loader_dir, loader_images);
-      if (measured.empty()) return 0;  // --loader alone: the input pipeline only
-      const double sgemm = sgemm_gflops();
-      std::printf("\nBLAS: %s\nOpenBLAS sgemm 1024x1024x1024: %.1f GFLOP/s (best of 5)\n",
-                  cpu::blas_description().c_str(), sgemm);
-      for (const auto& [label, config] : measured) bench_config_cpu(label, config, steps, sgemm);
-      return 0;
-    }
+      if (dev.is_cpu()) {
+        std::printf("## alexnet-bench --device cpu (%u hardware threads)\n",
+                    std::thread::hardware_concurrency());
+        if (packed) bench_loader(*packed, loader_dir, loader_images);
+        if (measured.empty()) return 0;  // --loader alone: the input pipeline only
+        const double sgemm = sgemm_gflops();
+        std::printf("\nBLAS: %s\nOpenBLAS sgemm 1024x1024x1024: %.1f GFLOP/s (best of 5)\n",
+                    cpu::blas_description().c_str(), sgemm);
+        for (const auto& [label, config] : measured) bench_config_cpu(label, config, steps, sgemm);
+        return 0;
+      }
 #ifdef ALEXNET_HAVE_CUDA
-    const gpu::DeviceInfo info = gpu::device_info(dev.index);
-    std::printf(
-        "## alexnet-bench --device %s: %s (sm_%d%d, %d SMs at %.2f GHz, fp32 peak %.1f TFLOP/s, "
-        "%.0f GiB), %u CPU threads\n%s\n",
-        dev.str().c_str(), info.name.c_str(), info.sm_major, info.sm_minor, info.multiprocessors,
-        info.clock_ghz, info.fp32_peak_tflops,
-        static_cast<double>(info.memory_bytes) / (1024.0 * 1024.0 * 1024.0),
-        std::thread::hardware_concurrency(), info.library_versions.c_str());
-    if (packed) {
-      bench_loader(*packed, loader_dir, loader_images);
-      Config e2e = paper_config();
-      e2e.data.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-      e2e.data.image_size = packed->image_size();
-      bench_end_to_end(loader_dir, e2e, steps, dev);
-    }
-    for (const auto& [label, config] : measured) bench_config_cuda(label, config, steps, dev, info);
-    // Two GPUs, where there are two, for the paper network.
-    if (configs.empty() && !packed && cuda_unavailable_reason(1).empty())
-      bench_two_gpus(paper_config(), steps);
+      const gpu::DeviceInfo info = gpu::device_info(dev.index);
+      std::printf(
+          "## alexnet-bench --device %s: %s (sm_%d%d, %d SMs at %.2f GHz, fp32 peak %.1f TFLOP/s, "
+          "%.0f GiB), %u CPU threads\n%s\n",
+          dev.str().c_str(), info.name.c_str(), info.sm_major, info.sm_minor, info.multiprocessors,
+          info.clock_ghz, info.fp32_peak_tflops,
+          static_cast<double>(info.memory_bytes) / (1024.0 * 1024.0 * 1024.0),
+          std::thread::hardware_concurrency(), info.library_versions.c_str());
+      if (packed) {
+        bench_loader(*packed, loader_dir, loader_images);
+        Config e2e = paper_config();
+        e2e.data.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        e2e.data.image_size = packed->image_size();
+        bench_end_to_end(loader_dir, e2e, steps, dev);
+      }
+      for (const auto& [label, config] : measured)
+        bench_config_cuda(label, config, steps, dev, info);
+      // Two GPUs, where there are two, for the paper network.
+      if (configs.empty() && !packed && cuda_unavailable_reason(1).empty())
+        bench_two_gpus(paper_config(), steps);
 #endif
-    return 0;
+      return 0;
+    }();
+    dist::finalize_world();
+    return status;
   });
 }

@@ -251,29 +251,6 @@ void check_same_run_on_every_rank(const Config& config, const std::string& resum
   }
 }
 
-// The gradients summed over the ranks (in place, every Param::grad of a CPU net), as one array in
-// reverse layer order (fc8 first). Returns the seconds it took.
-double allreduce_gradients(Net& net, std::vector<float>& flat) {
-  if (dist::world().size == 1) return 0;
-  const auto start = std::chrono::steady_clock::now();
-  auto& params = net.params();
-  size_t total = 0;
-  for (const auto& p : params) total += static_cast<size_t>(p.grad.numel());
-  flat.resize(total);
-  size_t at = 0;
-  for (auto p = params.rbegin(); p != params.rend(); ++p) {
-    std::copy_n(p->grad.data<float>(), p->grad.numel(), flat.data() + at);
-    at += static_cast<size_t>(p->grad.numel());
-  }
-  dist::allreduce_sum(flat.data(), static_cast<int64_t>(total), "the all-reduce of the gradients");
-  at = 0;
-  for (auto p = params.rbegin(); p != params.rend(); ++p) {
-    std::copy_n(flat.data() + at, p->grad.numel(), p->grad.data<float>());
-    at += static_cast<size_t>(p->grad.numel());
-  }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------- the run
@@ -448,7 +425,7 @@ int run_training(const TrainOptions& opt) {
     XentResult r = net.forward(batch.images, batch.labels, b, true, config.seed,
                                static_cast<uint64_t>(state.step), slice);
     net.backward();
-    allreduce_seconds += allreduce_gradients(net, gradient_buffer);
+    allreduce_seconds += sum_gradients_over_ranks(net, gradient_buffer);
     {
       // The batch's loss and hits over every rank, and whether any rank was asked to stop: every
       // rank then stops after the same step.
