@@ -32,7 +32,7 @@ std::string launcher();
 
 // Initialises MPI when a launcher started this process; a world of one otherwise. Once per
 // process (later calls return the same world). Throws alexnet::Error when MPI cannot start, or
-// when this build has no MPI (ALEXNET_MPI off) and a launcher started it with more than one rank.
+// when this build has no MPI (ALEXNET_MPI off) and a launcher started it.
 const World& init_world();
 // The world of init_world(), or a world of one before it.
 const World& world();
@@ -44,9 +44,9 @@ void finalize_world();
 
 // The longest a collective waits for the other ranks, in seconds (dist.timeout_s).
 void set_timeout(double seconds);
-// The trainer's stop request (the number of the signal that asked, 0 for none): a rank that is
-// asked to stop while it waits on in a collective says which (under mpirun, the sign that another
-// rank has died and the launcher is ending the job).
+// The trainer's stop request (the number of the signal that asked, 0 for none): a rank asked to
+// stop while it goes on waiting in a collective says which collective (under mpirun, the sign
+// that another rank has died and the launcher is ending the job).
 void watch_stop_requests(const std::atomic<int>* flag);
 
 // An error every rank met (agree_on_errors): rank 0 says it, the other ranks exit quietly.

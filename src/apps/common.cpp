@@ -35,13 +35,16 @@ int run_app(CLI::App& app, int argc, char** argv, const std::function<int()>& bo
   // With many ranks (alexnet/dist.h), an error every rank met is said once, by rank 0; an error
   // on one rank alone is said by that rank, naming it, and ends the job: the other ranks would
   // wait for it in their next collective.
-  const dist::World& world = dist::world();
+  // (The world is read when an error comes: the body is what starts MPI.)
   const std::string name = app.get_name();
-  const std::string who =
-      world.size > 1 ? fmt::format(" (rank {} of {}, {})", world.rank, world.size, world.host) : "";
   auto fail = [&](const char* kind, const std::string& what, int status) {
+    const dist::World& world = dist::world();
+    const std::string who =
+        world.size > 1 ? fmt::format(" (rank {} of {}, {})", world.rank, world.size, world.host)
+                       : "";
     std::fprintf(stderr, "%s%s: %s: %s\n", name.c_str(), who.c_str(), kind, what.c_str());
     if (world.size > 1) dist::abort_world(status);
+    dist::finalize_world();  // mpirun -np 1
     return status;
   };
   try {

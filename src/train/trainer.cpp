@@ -219,10 +219,17 @@ void draw_pictures(const RunDir& dir, const Net& net, const Config& config, Repo
 
 // Every rank must train the same run: the same config (after --set) and the same checkpoint.
 // Said with the first line that differs, by rank 0, before the run directory is touched.
-void check_same_run_on_every_rank(const Config& config, const std::string& resume_from) {
+void check_same_run_on_every_rank(const Config& config, const std::string& resume_from,
+                                  const DataSource& train, const DataSource& val) {
   const dist::World& world = dist::world();
   if (world.size == 1) return;
-  const std::string mine = config_to_yaml(config) + "resume: '" + resume_from + "'\n";
+  // The data too: a node with a partial copy of the set would count other steps per epoch.
+  std::string classes;
+  for (const auto& name : train.class_names()) classes += (classes.empty() ? "" : ",") + name;
+  const std::string mine =
+      config_to_yaml(config) + "resume: '" + resume_from + "'\n" +
+      fmt::format("data: {} training images, {} validation images\n", train.size(), val.size()) +
+      "classes: " + classes + "\n";
   const std::vector<std::string> all = dist::allgather(mine, "the start-up check of the configs");
   auto lines = [](const std::string& text) {
     std::vector<std::string> out;
@@ -244,8 +251,8 @@ void check_same_run_on_every_rank(const Config& config, const std::string& resum
       return k < v.size() ? fmt::format("'{}'", v[k]) : std::string("nothing");
     };
     throw dist::AgreedError(
-        fmt::format("rank {}'s config differs from rank 0's{}: {} against {} (every rank must be "
-                    "given the same --config, --set and --resume)",
+        fmt::format("rank {}'s run differs from rank 0's{}: {} against {} (every rank must be "
+                    "given the same --config, --set, --resume and data)",
                     r, section.empty() ? "" : " under '" + section + "'", at(other), at(first)),
         world.rank == 0);
   }
@@ -327,7 +334,7 @@ int run_training(const TrainOptions& opt) {
     error = e.what();
   }
   dist::agree_on_errors(error);
-  check_same_run_on_every_rank(config, ckpt.path);
+  check_same_run_on_every_rank(config, ckpt.path, *train_data, *val_data);
   try {
     if (rank0) prepare_run_dir(dir);
   } catch (const Error& e) {
@@ -342,21 +349,30 @@ int run_training(const TrainOptions& opt) {
   const int workers = config.data.workers;
   TrainState state;
   DataStats stats;
-  if (resuming) {
-    load_weights(ckpt, net, true);
-    state = ckpt.state;
-    stats = ckpt.stats;
-  } else {
-    net.init(config.seed);
-    state.lr = initial_lr_state(config.optim);
-    stats = config.data.stats.empty() ? compute_stats(*train_data, 1024, workers)
-                                      : load_stats(config.data.stats);
+  std::unique_ptr<Prefetcher> prefetcher;
+  std::unique_ptr<Reporter> reporter;
+  try {
+    if (resuming) {
+      load_weights(ckpt, net, true);
+      state = ckpt.state;
+      stats = ckpt.stats;
+    } else {
+      net.init(config.seed);
+      state.lr = initial_lr_state(config.optim);
+      stats = config.data.stats.empty() ? compute_stats(*train_data, 1024, workers)
+                                        : load_stats(config.data.stats);
+    }
+    // Checks that the stats fit the data.
+    prefetcher = std::make_unique<Prefetcher>(*train_data, stats, config, b, steps_per_epoch,
+                                              device, true, slice);
+    // Rank 0 writes the run directory's files and has the console; every rank keeps its own log.
+    reporter = std::make_unique<Reporter>(rank0 ? dir.log() : dir.rank_log(world.rank), rank0);
+  } catch (const Error& e) {
+    error = e.what();
   }
-  // Checks that the stats fit the data.
-  Prefetcher batches(*train_data, stats, config, b, steps_per_epoch, device, true, slice);
-
-  // Rank 0 writes the run directory's files and has the console; every rank keeps its own log.
-  Reporter report(rank0 ? dir.log() : dir.rank_log(world.rank), rank0);
+  dist::agree_on_errors(error);
+  Prefetcher& batches = *prefetcher;
+  Reporter& report = *reporter;
   if (rank0) {
     write_text_atomic(dir.config(), config_to_yaml(config));
     reset_metrics(dir, resuming ? state.step : 0);
@@ -406,14 +422,22 @@ int run_training(const TrainOptions& opt) {
   const int64_t first_step = state.step;
   double window_loss = 0, window_data_wait = 0, allreduce_seconds = 0, run_seconds = 0;
   std::vector<float> gradient_buffer;
-  int stop_signal = 0;  // agreed over the ranks after every step
+  // A stop request (SIGINT/SIGTERM) on any rank, agreed over the ranks before every step and
+  // after the last, so that every rank stops after the same step. (One rank: the flag itself.)
+  auto agreed_stop = [&] {
+    const int sig = g_stop_signal.load();
+    if (world.size == 1) return sig;
+    double asked[] = {sig == SIGINT ? 1.0 : 0.0, sig == SIGTERM ? 1.0 : 0.0};
+    dist::allreduce_sum(asked, 2, "the agreement on stop requests");
+    return asked[1] > 0 ? SIGTERM : asked[0] > 0 ? SIGINT : 0;
+  };
   int64_t window_steps = 0;
   auto window_start = Clock::now();
   auto seconds_since = [](Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
 
-  while (state.epoch < config.train.epochs && state.step < total_steps && stop_signal == 0) {
+  while (state.epoch < config.train.epochs && state.step < total_steps && agreed_stop() == 0) {
     const auto step_start = Clock::now();
     const TraceRange trace_step("step " + std::to_string(state.step + 1));
     // The wait for the batch (still decoding, or on a GPU still uploading) is the data wait. Its
@@ -427,21 +451,14 @@ int run_training(const TrainOptions& opt) {
     net.backward();
     allreduce_seconds += sum_gradients_over_ranks(net, gradient_buffer);
     {
-      // The batch's loss and hits over every rank, and whether any rank was asked to stop: every
-      // rank then stops after the same step.
-      const int sig = g_stop_signal.load();
-      double sums[] = {r.loss_sum,
-                       static_cast<double>(r.top1),
-                       static_cast<double>(r.top5),
-                       static_cast<double>(batch.bad.size()),
-                       sig == SIGINT ? 1.0 : 0.0,
-                       sig == SIGTERM ? 1.0 : 0.0};
-      dist::allreduce_sum(sums, 6, "the step's loss and stop requests");
+      // The batch's loss, hits and skipped files over every rank.
+      double sums[] = {r.loss_sum, static_cast<double>(r.top1), static_cast<double>(r.top5),
+                       static_cast<double>(batch.bad.size())};
+      dist::allreduce_sum(sums, 4, "the step's loss");
       r.loss_sum = sums[0];
       r.top1 = static_cast<int>(std::llround(sums[1]));
       r.top5 = static_cast<int>(std::llround(sums[2]));
       state.epoch_skipped += std::llround(sums[3]);
-      stop_signal = sums[5] > 0 ? SIGTERM : sums[4] > 0 ? SIGINT : 0;
     }
     if (!std::isfinite(r.loss_sum))
       throw dist::AgreedError(
@@ -532,19 +549,26 @@ int run_training(const TrainOptions& opt) {
     state.epoch_top1 = state.epoch_top5 = state.epoch_images = state.epoch_skipped = 0;
     state.epoch_seconds = state.epoch_data_wait_seconds = 0;
     last_saved_step = state.step;
-    if (!rank0) continue;  // the weights are the same on every rank: rank 0 writes them
-    save_checkpoint(dir.last(), net, config, state, stats, classes, names);
-    if (best) save_checkpoint(dir.best(), net, config, state, stats, classes, names);
-    if (epoch % config.checkpoint.every_epochs == 0) {
-      save_checkpoint(dir.epoch_file(epoch), net, config, state, stats, classes, names);
-      prune_epoch_checkpoints(dir, config.checkpoint.keep);
+    if (rank0) {  // the weights are the same on every rank: rank 0 writes them
+      save_checkpoint(dir.last(), net, config, state, stats, classes, names);
+      if (best) save_checkpoint(dir.best(), net, config, state, stats, classes, names);
+      if (epoch % config.checkpoint.every_epochs == 0) {
+        save_checkpoint(dir.epoch_file(epoch), net, config, state, stats, classes, names);
+        prune_epoch_checkpoints(dir, config.checkpoint.keep);
+      }
+      draw_pictures(dir, net, config, report);
     }
-    draw_pictures(dir, net, config, report);
+    // The other ranks wait for it here, not in the next step's all-reduce: a disk too slow for
+    // dist.timeout_s is then named as what they waited for.
+    dist::barrier("rank 0's end-of-epoch checkpoints");
   }
 
   if (state.step != last_saved_step && rank0)
     save_checkpoint(dir.last(), net, config, state, stats, classes, names);
-  const int sig = stop_signal;
+  const int sig = agreed_stop();
+  // No rank leaves before rank 0 has saved: a launcher ends the whole job as soon as one rank
+  // exits with a status other than 0 (130/143 after a stop).
+  dist::barrier("the end of the run (rank 0 saving its checkpoint)");
   if (sig != 0) {
     report.line(
         fmt::format("stopped by {} after step {}; checkpoint {} (continue with --resume auto)",
