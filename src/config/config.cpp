@@ -380,7 +380,8 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(dist.timeout_s),
                .range = kPositive,
                .meaning = "many ranks: seconds a rank waits for the others in a collective before "
-                          "it ends the job, naming itself, its host and the collective"});
+                          "it ends the job, naming itself, its host and the collective (longer "
+                          "than rank 0 takes to write a checkpoint)"});
   return k;
 }
 
