@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,9 @@ struct AgreedError : Error {
 // with that rank and host unless every rank failed alike), so a bad config or path is one line
 // from rank 0 and every rank exits with the same status.
 void agree_on_errors(const std::string& mine);
+// Runs `step` on this rank, then agree_on_errors with the message of the alexnet::Error it threw
+// ("" when none).
+void run_agreed(const std::function<void()>& step);
 
 // Collectives over every rank; `what` names the collective in the timeout's line. With one rank
 // each returns at once.

@@ -38,6 +38,11 @@ struct EvalResult {
 EvalResult evaluate(Net& net, const DataSource& source, const DataStats& stats,
                     const Config& config, int crops);
 
+// This rank's share of every global batch of `batch` images (alexnet/dist.h): its batch / ranks
+// images start at position rank * batch / ranks; with one rank, the whole batch. Throws
+// alexnet::Error, naming both numbers, when the batch does not divide over the ranks.
+BatchSlice rank_share(int batch);
+
 // Many ranks (alexnet/dist.h): every Param::grad of a CPU net summed over the ranks, in place,
 // as one array in reverse layer order (fc8 first), through `buffer` (kept from step to step).
 // Returns the seconds it took; 0, touching nothing, with one rank.

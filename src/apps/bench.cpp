@@ -84,8 +84,7 @@ struct Workload {
   Workload(const alexnet::Config& c, const std::vector<alexnet::Device>& placement)
       : config(c),
         B(c.data.batch_size / alexnet::dist::world().size),
-        slice{int64_t{alexnet::dist::world().rank} * B,
-              alexnet::dist::world().size > 1 ? c.data.batch_size : 0},
+        slice(alexnet::rank_share(c.data.batch_size)),
         net(c, B, alexnet::DType::f32, placement, configured_exchange(c, placement)),
         data(alexnet::make_source(c, alexnet::Split::train)),
         stats(alexnet::compute_stats(*data, std::min<int64_t>(64, data->size()), 2)),
@@ -168,9 +167,6 @@ double step_flops_per_image(const alexnet::Net& net) {
 void bench_config_cpu(const std::string& label, const alexnet::Config& config, int steps,
                       double sgemm) {
   using namespace alexnet;
-  if (config.data.batch_size % dist::world().size != 0)
-    throw Error(label + ": batch " + std::to_string(config.data.batch_size) +
-                " does not divide over " + std::to_string(dist::world().size) + " ranks");
   Workload w(config, Device{});
   const int B = w.B;
   w.step(0);  // warm-up: first-touch of every buffer
@@ -598,9 +594,6 @@ int main(int argc, char** argv) {
       if (world.size > 1 && !dev.is_cpu())
         throw Error("under mpirun alexnet-bench times the CPU training step alone (--device cpu)");
       if (batch == 0) batch = dev.is_cpu() ? 8 * world.size : 128;
-      if (batch % world.size != 0)
-        throw Error("--batch " + std::to_string(batch) + " does not divide over " +
-                    std::to_string(world.size) + " ranks");
       if (steps == 0) steps = dev.is_cpu() ? 3 : 50;
       const auto packed = loader->count() > 0 ? open_packed_jpegs(loader_dir) : nullptr;
       auto paper_config = [&] {

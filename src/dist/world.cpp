@@ -257,6 +257,16 @@ void agree_on_errors(const std::string& mine) {
                     g_world.rank == 0);
 }
 
+void run_agreed(const std::function<void()>& step) {
+  std::string error;
+  try {
+    step();
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  agree_on_errors(error);
+}
+
 void allreduce_sum(float* data, int64_t count, const char* what) {
   sum_over_ranks(data, count, what);
 }

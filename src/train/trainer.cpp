@@ -274,9 +274,9 @@ int run_training(const TrainOptions& opt) {
   std::unique_ptr<DataSource> train_data, val_data;
   std::unique_ptr<Net> net_owner;
   int B = 0, b = 0;  // the global batch, and this rank's share of it
+  BatchSlice slice;  // where that share lies in every global batch
   int64_t steps_per_epoch = 0;
-  std::string error;
-  try {
+  dist::run_agreed([&] {
     // Config and what to resume from.
     if (!opt.config_path.empty()) config = load_config(opt.config_path, opt.sets);
     if (resuming && opt.resume != "auto") {
@@ -317,11 +317,7 @@ int run_training(const TrainOptions& opt) {
     val_data = make_source(config, Split::val, &train_data->classes());
     check_training_order(config, *train_data);
     B = config.data.batch_size;
-    if (B % world.size != 0)
-      throw Error(
-          fmt::format("data.batch_size = {} does not divide over {} ranks: make it a "
-                      "multiple of {} (each rank takes an equal share of every batch)",
-                      B, world.size, world.size));
+    slice = rank_share(B);
     b = B / world.size;
     steps_per_epoch = train_data->size() / B;
     if (steps_per_epoch < 1)
@@ -330,28 +326,20 @@ int run_training(const TrainOptions& opt) {
     configure_devices(placement, config);
     net_owner = std::make_unique<Net>(config, b, DType::f32, placement,
                                       make_exchange(placement, config.cuda.exchange_timeout_s));
-  } catch (const Error& e) {
-    error = e.what();
-  }
-  dist::agree_on_errors(error);
+  });
   check_same_run_on_every_rank(config, ckpt.path, *train_data, *val_data);
-  try {
+  dist::run_agreed([&] {
     if (rank0) prepare_run_dir(dir);
-  } catch (const Error& e) {
-    error = e.what();
-  }
-  dist::agree_on_errors(error);
+  });
 
   Net& net = *net_owner;
   const Device device = placement.front();  // where batches are augmented and the loss computed
-  // This rank's share of every global batch (the whole batch for one rank).
-  const BatchSlice slice{int64_t{world.rank} * b, world.size > 1 ? B : 0};
   const int workers = config.data.workers;
   TrainState state;
   DataStats stats;
   std::unique_ptr<Prefetcher> prefetcher;
   std::unique_ptr<Reporter> reporter;
-  try {
+  dist::run_agreed([&] {
     if (resuming) {
       load_weights(ckpt, net, true);
       state = ckpt.state;
@@ -367,10 +355,7 @@ int run_training(const TrainOptions& opt) {
                                               device, true, slice);
     // Rank 0 writes the run directory's files and has the console; every rank keeps its own log.
     reporter = std::make_unique<Reporter>(rank0 ? dir.log() : dir.rank_log(world.rank), rank0);
-  } catch (const Error& e) {
-    error = e.what();
-  }
-  dist::agree_on_errors(error);
+  });
   Prefetcher& batches = *prefetcher;
   Reporter& report = *reporter;
   if (rank0) {

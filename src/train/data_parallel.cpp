@@ -1,12 +1,27 @@
-// The gradients summed over the ranks of a data-parallel run (alexnet/train.h).
+// What each rank of a data-parallel run does beyond one process's work (alexnet/train.h): it
+// takes its share of every batch, and sums the gradients with the other ranks.
 #include <algorithm>
 #include <chrono>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "alexnet/dist.h"
+#include "alexnet/error.h"
 #include "alexnet/train.h"
 
 namespace alexnet {
+
+BatchSlice rank_share(int batch) {
+  const dist::World& world = dist::world();
+  if (batch % world.size != 0)
+    throw Error(
+        fmt::format("data.batch_size = {} does not divide over {} ranks: make it a "
+                    "multiple of {} (each rank takes an equal share of every batch)",
+                    batch, world.size, world.size));
+  if (world.size == 1) return {};
+  return {int64_t{world.rank} * (batch / world.size), batch};
+}
 
 double sum_gradients_over_ranks(Net& net, std::vector<float>& flat) {
   if (dist::world().size == 1) return 0;
