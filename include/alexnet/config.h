@@ -111,12 +111,13 @@ struct Config {
     double momentum = 0.9;
     double weight_decay = 0.0005;
     bool decay_biases = false;
-    std::string schedule = "plateau";  // plateau | step
+    std::string schedule = "plateau";  // plateau | step | poly
     double lr_factor = 0.1;            // multiplier at each drop
     int patience = 2;                  // plateau: epochs without improvement before a drop
     double min_delta = 0.001;  // plateau: a smaller fall of val top-1 error is no improvement
     std::vector<int> step_epochs = {30, 60, 80};  // step: drop after these epochs
     double min_lr = 0.0;                          // never drop below this
+    double poly_power = 2.0;  // poly: lr * (1 - k / K)^poly_power over the K steps after warm-up
     // Linear warm-up (Goyal et al. 2017, for large batches): over the first warmup_epochs the
     // LR rises from warmup_start * lr to lr, step by step. 0 epochs = none.
     double warmup_epochs = 0.0;

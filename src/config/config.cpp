@@ -288,8 +288,10 @@ std::vector<KeySpec> make_key_table() {
                .meaning = "apply weight decay to biases too"});
   k.push_back({.key = "optim.schedule",
                .field = ALEXNET_FIELD(optim.schedule),
-               .choices = {"plateau", "step"},
-               .meaning = "when lr drops: when val error stops improving, or at fixed epochs"});
+               .choices = {"plateau", "step", "poly"},
+               .meaning = "when lr drops: when val error stops improving, at fixed epochs, or "
+                          "step by step along a polynomial to 0 at the end of train.epochs "
+                          "(You et al. 2017, for large batches)"});
   k.push_back({.key = "optim.lr_factor",
                .field = ALEXNET_FIELD(optim.lr_factor),
                .range = {0, 1, true, false},
@@ -311,6 +313,12 @@ std::vector<KeySpec> make_key_table() {
                .field = ALEXNET_FIELD(optim.min_lr),
                .range = kAtLeast0,
                .meaning = "lr never drops below this"});
+  k.push_back({.key = "optim.poly_power",
+               .field = ALEXNET_FIELD(optim.poly_power),
+               .range = kPositive,
+               .meaning = "poly: step k of the K after the warm-up runs at "
+                          "lr * (1 - k / K)^poly_power, K = train.epochs * steps per epoch - "
+                          "warm-up steps (train.max_steps does not change it)"});
   k.push_back({.key = "optim.method",
                .field = ALEXNET_FIELD(optim.method),
                .choices = {"sgd", "lars"},

@@ -23,13 +23,23 @@ void sgd_step(Net& net, const Config::Optim& optim, double lr) {
   }
 }
 
-double lr_at_step(const Config::Optim& optim, double lr, int64_t step, int64_t steps_per_epoch) {
-  if (optim.warmup_epochs <= 0) return lr;
-  const int64_t warmup_steps = std::max<int64_t>(
-      1, std::llround(optim.warmup_epochs * static_cast<double>(steps_per_epoch)));
-  if (step + 1 >= warmup_steps) return lr;
-  const double s = optim.warmup_start;
-  return lr * (s + (1 - s) * static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
+double lr_at_step(const Config::Optim& optim, double lr, int64_t step, int64_t steps_per_epoch,
+                  int64_t schedule_steps) {
+  const int64_t warmup_steps =
+      optim.warmup_epochs <= 0
+          ? 0
+          : std::max<int64_t>(
+                1, std::llround(optim.warmup_epochs * static_cast<double>(steps_per_epoch)));
+  if (step + 1 < warmup_steps) {
+    const double s = optim.warmup_start;
+    return lr * (s + (1 - s) * static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
+  }
+  if (optim.schedule != "poly" || step < warmup_steps) return lr;
+  // The warm-up's last step reaches lr; the decay starts from it on the next.
+  const int64_t decay_steps = std::max<int64_t>(1, schedule_steps - warmup_steps);
+  const double left = std::max(
+      0.0, 1.0 - static_cast<double>(step - warmup_steps) / static_cast<double>(decay_steps));
+  return std::max(lr * std::pow(left, optim.poly_power), optim.min_lr);
 }
 
 LrState initial_lr_state(const Config::Optim& optim) {
@@ -41,6 +51,7 @@ LrState initial_lr_state(const Config::Optim& optim) {
 bool update_lr_after_epoch(const Config::Optim& optim, int epoch, double val_top1_error,
                            LrState& state) {
   bool drop = false;
+  if (optim.schedule == "poly") return false;  // lr_at_step decays it step by step
   if (optim.schedule == "step") {
     drop = std::find(optim.step_epochs.begin(), optim.step_epochs.end(), epoch) !=
            optim.step_epochs.end();

@@ -395,6 +395,8 @@ int run_training(const TrainOptions& opt) {
       config.train.max_steps > 0
           ? std::min<int64_t>(config.train.max_steps, config.train.epochs * steps_per_epoch)
           : config.train.epochs * steps_per_epoch;
+  // The poly schedule's length: the epochs asked for, whatever train.max_steps cuts off.
+  const int64_t schedule_steps = config.train.epochs * steps_per_epoch;
   const auto& classes = train_data->classes();
   const auto& names = train_data->class_names();
   int64_t last_saved_step = resuming ? state.step : -1;
@@ -451,7 +453,8 @@ int run_training(const TrainOptions& opt) {
                       "or data.scale, or use model.init.scheme)",
                       r.loss_sum, state.step),
           rank0);
-    const double lr = lr_at_step(config.optim, state.lr.lr, state.step, steps_per_epoch);
+    const double lr =
+        lr_at_step(config.optim, state.lr.lr, state.step, steps_per_epoch, schedule_steps);
     sgd_step(net, config.optim, lr);
     ++state.step;
     ++state.batch_in_epoch;
@@ -498,7 +501,8 @@ int run_training(const TrainOptions& opt) {
     for (const auto& bad : val.skipped)
       report.line("skipped (val) " + bad.path + ": " + bad.reason);
     // The LR of the epoch's last step (below the schedule's during a warm-up).
-    const double lr_used = lr_at_step(config.optim, state.lr.lr, state.step - 1, steps_per_epoch);
+    const double lr_used =
+        lr_at_step(config.optim, state.lr.lr, state.step - 1, steps_per_epoch, schedule_steps);
     const bool dropped = update_lr_after_epoch(config.optim, epoch, val.top1_error, state.lr);
     const double n = static_cast<double>(state.epoch_images);
     const double ips = n / state.epoch_seconds;

@@ -189,6 +189,7 @@ TEST(Config, KeyList) {
       "optim.min_delta",
       "optim.step_epochs",
       "optim.min_lr",
+      "optim.poly_power",
       "optim.method",
       "optim.lars_eta",
       "optim.warmup_epochs",
@@ -462,7 +463,7 @@ TEST(ConfigErrors, OutOfRangeOrNotAllowed) {
   EXPECT_EQ(yaml_error("augment: {crop: corner}\n"),
             "t.yaml: augment.crop = 'corner' is not allowed (allowed: random, center)");
   EXPECT_EQ(yaml_error("optim: {schedule: cosine}\n"),
-            "t.yaml: optim.schedule = 'cosine' is not allowed (allowed: plateau, step)");
+            "t.yaml: optim.schedule = 'cosine' is not allowed (allowed: plateau, step, poly)");
   EXPECT_EQ(yaml_error("model: {init: {scheme: xavier}}\n"),
             "t.yaml: model.init.scheme = 'xavier' is not allowed (allowed: paper, kaiming)");
   EXPECT_EQ(yaml_error("model: {devices: []}\n"),

@@ -69,7 +69,7 @@ TEST(Schedule, StepDropsAfterTheListedEpochs) {
 
 TEST(Schedule, WarmupRisesLinearlyToTheScheduledLr) {
   Config::Optim o;
-  EXPECT_EQ(lr_at_step(o, 0.4, 0, 100), 0.4);  // no warm-up by default
+  EXPECT_EQ(lr_at_step(o, 0.4, 0, 100, 100000), 0.4);  // no warm-up by default
   // 0.05 epochs of 100 steps: 5 steps, from 0.25 * lr; hand-computed.
   o.warmup_epochs = 0.05;
   o.warmup_start = 0.25;
@@ -80,19 +80,44 @@ TEST(Schedule, WarmupRisesLinearlyToTheScheduledLr) {
                          0.4,
                          0.4};
   for (int step = 0; step < 6; ++step)
-    EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, step, 100), want[step]) << step;
-  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, 0, 100), 0.16);
-  EXPECT_EQ(lr_at_step(o, 0.4, 1000, 100), 0.4);
+    EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, step, 100, 100000), want[step]) << step;
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, 0, 100, 100000), 0.16);
+  EXPECT_EQ(lr_at_step(o, 0.4, 1000, 100, 100000), 0.4);
   // From zero, over 2 epochs of 3 steps: 1/6, 2/6, ... of the (possibly dropped) lr.
   o.warmup_epochs = 2;
   o.warmup_start = 0;
-  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.3, 0, 3), 0.05);
-  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.3, 2, 3), 0.15);
-  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.03, 2, 3), 0.015);
-  EXPECT_EQ(lr_at_step(o, 0.3, 5, 3), 0.3);
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.3, 0, 3, 100000), 0.05);
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.3, 2, 3, 100000), 0.15);
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 0.03, 2, 3, 100000), 0.015);
+  EXPECT_EQ(lr_at_step(o, 0.3, 5, 3, 100000), 0.3);
   // Less than one step of warm-up still means one step.
   o.warmup_epochs = 0.001;
-  EXPECT_EQ(lr_at_step(o, 0.3, 0, 3), 0.3);
+  EXPECT_EQ(lr_at_step(o, 0.3, 0, 3, 100000), 0.3);
+}
+
+// The poly schedule (You et al. 2017) after a warm-up, by hand: lr 1, 2 warm-up steps, 10 steps
+// in all, so K = 8 decay steps; step 2 + k runs at (1 - k/8)^2.
+TEST(Schedule, PolyDecaysFromTheWarmupsEndToZeroAtTheEndOfTheEpochs) {
+  Config::Optim o;
+  o.schedule = "poly";
+  o.warmup_epochs = 0.02;  // of 100 steps per epoch: 2 steps
+  const double want[] = {0.5, 1, 1, 0.765625, 0.5625, 0.390625, 0.25, 0.140625, 0.0625, 0.015625};
+  for (int step = 0; step < 10; ++step)
+    EXPECT_DOUBLE_EQ(lr_at_step(o, 1.0, step, 100, 10), want[step]) << step;
+  EXPECT_EQ(lr_at_step(o, 1.0, 10, 100, 10), 0.0);  // past the end (never run)
+  o.min_lr = 0.05;                                  // a floor, as for the other schedules
+  EXPECT_DOUBLE_EQ(lr_at_step(o, 1.0, 9, 100, 10), 0.05);
+  // No warm-up, power 1: a straight line over 4 steps.
+  o = {};
+  o.schedule = "poly";
+  o.poly_power = 1;
+  for (int step = 0; step < 4; ++step)
+    EXPECT_DOUBLE_EQ(lr_at_step(o, 0.4, step, 2, 4), 0.1 * (4 - step)) << step;
+  // The step-by-step decay is the whole schedule: no epoch ever drops the lr.
+  LrState state = initial_lr_state(o);
+  for (int epoch = 1; epoch <= 10; ++epoch)
+    EXPECT_FALSE(update_lr_after_epoch(o, epoch, 0.5, state));
+  EXPECT_EQ(state.lr, o.lr);
 }
 
 // One step of the paper's rule over the whole net, by hand: weights are decayed, biases only
