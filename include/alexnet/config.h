@@ -154,7 +154,8 @@ struct Config {
 
   // Many ranks (mpirun, srun): alexnet/dist.h.
   struct Dist {
-    double timeout_s = 600;  // a collective waiting longer for the other ranks ends the job
+    double timeout_s = 600;          // a collective waiting longer for the other ranks ends the job
+    int check_weights_every = 1000;  // steps between comparisons of the replicas' weights
     bool operator==(const Dist&) const = default;
   } dist;
 

@@ -48,6 +48,15 @@ BatchSlice rank_share(int batch);
 // Returns the seconds it took; 0, touching nothing, with one rank.
 double sum_gradients_over_ranks(Net& net, std::vector<float>& buffer);
 
+// Every replica must hold the same weights: the ranks take the same update from the same summed
+// gradients. A fingerprint (64-bit FNV-1a) of the bytes of every parameter, in params() order,
+// copied to the host.
+uint64_t weights_fingerprint(const Net& net);
+// Compares this rank's fingerprint with every other rank's (a collective: every rank calls it
+// after the same step). Throws dist::AgreedError, on every rank alike and said by rank 0, naming
+// the ranks whose weights differ from rank 0's after `step`. Nothing with one rank.
+void check_replicas_agree(const Net& net, int64_t step);
+
 // ---------------------------------------------------------------------------- the data wait
 // The share of its step time a run may spend waiting for batches before the trainer says the
 // input pipeline is what limits it.

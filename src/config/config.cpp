@@ -390,6 +390,12 @@ std::vector<KeySpec> make_key_table() {
                .meaning = "many ranks: seconds a rank waits for the others in a collective before "
                           "it ends the job, naming itself, its host and the collective (longer "
                           "than rank 0 takes to write a checkpoint)"});
+  k.push_back({.key = "dist.check_weights_every",
+               .field = ALEXNET_FIELD(dist.check_weights_every),
+               .range = kAtLeast0,
+               .meaning = "many ranks: every this many steps the ranks compare a fingerprint of "
+                          "their weights and end the run, naming the ranks, if any differ; 0 = "
+                          "never"});
   return k;
 }
 

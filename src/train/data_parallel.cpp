@@ -2,6 +2,8 @@
 // takes its share of every batch, and sums the gradients with the other ranks.
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -42,6 +44,33 @@ double sum_gradients_over_ranks(Net& net, std::vector<float>& flat) {
     at += static_cast<size_t>(p->grad.numel());
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+uint64_t weights_fingerprint(const Net& net) {
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a, 64 bits
+  for (const auto& p : net.params()) {
+    const Tensor host = p.value.to(Device{});
+    const auto* bytes = static_cast<const std::byte*>(host.raw());
+    for (size_t i = 0; i < host.nbytes(); ++i)
+      hash = (hash ^ static_cast<uint64_t>(bytes[i])) * 1099511628211ull;
+  }
+  return hash;
+}
+
+void check_replicas_agree(const Net& net, int64_t step) {
+  if (dist::world().size == 1) return;
+  const std::vector<std::string> all = dist::allgather(
+      fmt::format("{:016x}", weights_fingerprint(net)), "the comparison of the replicas' weights");
+  std::string differ;
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0]) differ += fmt::format("{}{} ({})", differ.empty() ? "" : ", ", r, all[r]);
+  if (differ.empty()) return;
+  throw dist::AgreedError(
+      fmt::format("the replicas' weights drifted apart after step {}: rank(s) {} differ from rank "
+                  "0's ({}); the ranks no longer train one network (a fault in a rank's "
+                  "hardware or a bug: please report it)",
+                  step, differ, all[0]),
+      dist::world().rank == 0);
 }
 
 }  // namespace alexnet

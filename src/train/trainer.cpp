@@ -457,6 +457,8 @@ int run_training(const TrainOptions& opt) {
         lr_at_step(config.optim, state.lr.lr, state.step, steps_per_epoch, schedule_steps);
     sgd_step(net, config.optim, lr);
     ++state.step;
+    if (config.dist.check_weights_every > 0 && state.step % config.dist.check_weights_every == 0)
+      check_replicas_agree(net, state.step);
     ++state.batch_in_epoch;
     state.epoch_loss_sum += r.loss_sum;
     state.epoch_top1 += r.top1;

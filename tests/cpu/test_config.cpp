@@ -205,6 +205,7 @@ TEST(Config, KeyList) {
       "cuda.tf32",
       "cuda.exchange_timeout_s",
       "dist.timeout_s",
+      "dist.check_weights_every",
   };
   EXPECT_EQ(config_keys(), expected);
 }
