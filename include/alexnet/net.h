@@ -137,6 +137,10 @@ class Net {
   const std::vector<Device>& devices() const { return devices_; }  // one per tower
 
   Profile* profile = nullptr;
+  // Called by backward() with a layer's name ("fc8", then "fc7", ...) once its weight gradients
+  // are computed (on a GPU: queued): data-parallel training starts summing them over the ranks
+  // there (src/comm/gradient_sum.h) while backward goes on.
+  std::function<void(const std::string& layer)> on_weight_gradients;
 
  private:
   struct Pass;   // what one forward or backward pass of the stages shares

@@ -88,6 +88,10 @@ void set_gpu_options(Device device, const GpuOptions& options);
 // Empty when GPU `index` is usable (a CUDA build and cuda:index present), else why not, in a
 // few words for a user: "this build has no CUDA support", "no CUDA-capable device is detected".
 std::string gpu_unavailable_reason(int index);
+// How many GPUs this process sees (0 without CUDA, a driver or a GPU).
+int gpu_count();
+// GPU `index`'s PCI bus id ("0000:3b:00.0"), the same in every process of its host.
+std::string gpu_bus_id(int index);
 
 // ---------------------------------------------------------------- queues
 // On a GPU each tower's work goes to a queue of its own (a CUDA stream), so that the two towers

@@ -88,6 +88,29 @@ Device resolve_device(const std::string& device, const std::string& option);
 // model.devices and the value.
 std::vector<Device> select_placement(const std::string& device_option, const Config& config);
 
+// This rank's placement in a data-parallel run (alexnet/dist.h), agreed over the ranks: a
+// collective, every rank calls it, with select_placement's `placement` (made from the same
+// --device and config). Each rank of a host gets GPUs of its own: local rank L takes GPU i + L·k
+// for the placement's GPU i, k being the GPUs of one replica (1, or 2 for two towers on two GPUs),
+// unless the launcher already gave the ranks of a host separate GPUs (CUDA_VISIBLE_DEVICES per
+// rank, Slurm's --gpus-per-task: the ranks see disjoint sets of PCI bus ids), which they then keep.
+// With model.devices [auto] a replica takes two GPUs when the host has two for every rank, else
+// one. Throws dist::AgreedError (on every rank, said by rank 0) for too few GPUs for a host's
+// ranks, for two ranks of a host on one GPU, and for ranks whose placements differ in kind (the
+// CPU, one GPU or two per replica): they would call different collectives.
+std::vector<Device> agreed_rank_placement(std::vector<Device> placement,
+                                          const std::string& device_option, const Config& config);
+// The rule for one rank of a host: `placement` as select_placement made it (`automatic`: from
+// model.devices [auto]), for local rank `rank` of `ranks` on `host`, which shows this process
+// `gpus` GPUs. CPU placements and a rank alone on its host keep `placement`; alexnet::Error when
+// the host has too few GPUs.
+struct HostShare {
+  int rank = 0, ranks = 1, gpus = 0;
+  std::string host;
+};
+std::vector<Device> place_on_host_share(std::vector<Device> placement, bool automatic,
+                                        const HostShare& share);
+
 // resolve_device, for callers that only check the value.
 void check_device(const std::string& device, const std::string& option);
 

@@ -2,28 +2,23 @@
 // (by event) for the work already queued on that GPU's main queue and on its tower's queue; both
 // queues wait (by event) for it when the net calls wait(layer), so the work queued in between
 // (the weight gradients of the layer whose input gradients are being exchanged) overlaps it. A
-// watchdog thread follows every collective until it is done, and aborts the communicators when NCCL
-// reports an error or a collective outlives the timeout, so a dead peer ends the run instead of
-// hanging it.
+// watchdog (src/comm/nccl_watchdog.h) follows every collective until it is done, and aborts the
+// communicators when NCCL reports an error or a collective outlives the timeout, so a dead peer
+// ends the run instead of hanging it.
 #include "src/comm/nccl_exchange.h"
 
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
-#include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "alexnet/cuda_check.h"
 #include "alexnet/error.h"
+#include "src/comm/nccl_watchdog.h"
 #include "src/comm/receive_buffers.h"
 #include "src/cuda/device_memory.h"
 #include "src/cuda/ops_cuda.h"
@@ -31,12 +26,9 @@
 namespace alexnet::gpu {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 class NcclExchange final : public Exchange {
  public:
-  NcclExchange(std::vector<Device> devices, double timeout_s)
-      : devices_(std::move(devices)), timeout_s_(timeout_s) {
+  NcclExchange(std::vector<Device> devices, double timeout_s) : devices_(std::move(devices)) {
     const size_t ranks = devices_.size();
     std::vector<int> list;
     for (const Device& d : devices_) list.push_back(d.index);
@@ -50,19 +42,16 @@ class NcclExchange final : public Exchange {
       AX_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
       streams_.push_back(s);
     }
-    watchdog_ = std::thread([this] { watch(); });
+    watchdog_ = std::make_unique<NcclWatchdog>(comms_, list, timeout_s, "cuda.exchange_timeout_s",
+                                               "a GPU stopped answering");
   }
 
   ~NcclExchange() override {
-    {
-      const std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    watchdog_.join();
+    const bool failed = watchdog_->failed();
+    watchdog_.reset();
     // The communicators first (an aborted one is already gone: its entry is null), then the
     // streams they ran on.
-    for (size_t t = 0; t < streams_.size() && !failed_; ++t) {
+    for (size_t t = 0; t < streams_.size() && !failed; ++t) {
       const QuietCurrentDevice current(devices_[t].index);
       (void)cudaStreamSynchronize(streams_[t]);
     }
@@ -72,7 +61,6 @@ class NcclExchange final : public Exchange {
       const QuietCurrentDevice current(devices_[t].index);
       (void)cudaStreamDestroy(streams_[t]);
     }
-    for (auto& p : pending_) (void)cudaEventDestroy(p.done);
     for (auto& [layer, events] : ready_)
       for (cudaEvent_t e : events) (void)cudaEventDestroy(e);
     for (Timed& t : timed_)
@@ -140,8 +128,8 @@ class NcclExchange final : public Exchange {
   // in it throws (an open group would defer every later NCCL call of this thread).
   class Group {
    public:
-    explicit Group(NcclExchange& x) : lock_(x.nccl_mutex_) {
-      x.check_failed();
+    explicit Group(NcclExchange& x) : lock_(x.watchdog_->issuing()) {
+      x.watchdog_->check();
       AX_CUDA_CHECK(ncclGroupStart());
       open_ = true;
     }
@@ -158,13 +146,6 @@ class NcclExchange final : public Exchange {
    private:
     std::unique_lock<std::timed_mutex> lock_;
     bool open_ = false;
-  };
-
-  struct Pending {
-    cudaEvent_t done;
-    int rank;
-    std::string what;
-    Clock::time_point queued;
   };
 
   static ncclDataType_t type(const Tensor& t) {
@@ -259,16 +240,10 @@ class NcclExchange final : public Exchange {
       if (ready[t] == nullptr)
         AX_CUDA_CHECK(cudaEventCreateWithFlags(&ready[t], cudaEventDisableTiming));
       AX_CUDA_CHECK(cudaEventRecord(ready[t], streams_[t]));
-      cudaEvent_t done = nullptr;  // the watchdog's, destroyed by it once complete
-      AX_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-      AX_CUDA_CHECK(cudaEventRecord(done, streams_[t]));
-      const std::lock_guard lock(mutex_);
-      pending_.push_back({done, static_cast<int>(t),
-                          std::string("NCCL ") + op + " of " + layer + " on " + devices_[t].str() +
-                              " (tower " + std::to_string(t) + ")",
-                          Clock::now()});
+      watchdog_->follow(t, streams_[t],
+                        std::string("NCCL ") + op + " of " + layer + " on " + devices_[t].str() +
+                            " (tower " + std::to_string(t) + ")");
     }
-    wake_.notify_all();
   }
 
   void wait(const char* layer) override {
@@ -291,89 +266,9 @@ class NcclExchange final : public Exchange {
   }
 
   void check() override { check_failed(); }
-
-  void check_failed() {
-    if (failed_) {
-      const std::lock_guard lock(mutex_);
-      throw Error(failure_);
-    }
-  }
-
-  // Aborting ends the collectives in flight, so the streams waiting for them (and the host
-  // waiting for those) go on. It waits a few seconds for a group being issued to finish first.
-  // A GPU hung inside a compute kernel cannot be freed that way: if the process has not ended
-  // a minute after the failure, it ends itself.
-  void abort_all() {
-    std::thread([] {
-      std::this_thread::sleep_for(std::chrono::seconds(60));
-      std::fprintf(stderr,
-                   "alexnet: the run did not end within 60 s of the NCCL failure; exiting\n");
-      std::fflush(stderr);
-      std::_Exit(2);
-    }).detach();
-    std::unique_lock calls(nccl_mutex_, std::defer_lock);
-    (void)calls.try_lock_for(std::chrono::seconds(5));
-    // Aborting the last communicator of the clique frees them all: null each one aborted.
-    for (ncclComm_t& c : comms_) {
-      if (c != nullptr) (void)ncclCommAbort(c);
-      c = nullptr;
-    }
-  }
-
-  // The watchdog: retires finished collectives, and on an NCCL error or a timeout aborts every
-  // communicator (which ends the collectives in flight, so waiting streams go on) and says why.
-  void watch() {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      wake_.wait_for(lock, std::chrono::milliseconds(20));
-      if (failed_) continue;
-      while (!pending_.empty()) {
-        Pending& p = pending_.front();
-        const cudaError_t status = [&] {
-          const QuietCurrentDevice current(devices_[static_cast<size_t>(p.rank)].index);
-          return cudaEventQuery(p.done);
-        }();
-        if (status == cudaSuccess) {
-          (void)cudaEventDestroy(p.done);
-          pending_.pop_front();
-          continue;
-        }
-        if (status != cudaErrorNotReady) (void)cudaGetLastError();
-        std::string why;
-        for (size_t t = 0; t < comms_.size() && why.empty(); ++t) {
-          ncclResult_t async = ncclSuccess;
-          if (ncclCommGetAsyncError(comms_[t], &async) == ncclSuccess && async != ncclSuccess &&
-              async != ncclInProgress)
-            why = std::string("NCCL reports ") + ncclGetErrorString(async) + " on " +
-                  devices_[t].str();
-        }
-        const double waited = std::chrono::duration<double>(Clock::now() - p.queued).count();
-        if (why.empty() && status != cudaErrorNotReady)
-          why = std::string("CUDA reports ") + cudaGetErrorString(status);
-        if (why.empty() && waited > timeout_s_) {
-          char text[160];
-          std::snprintf(text, sizeof text,
-                        "not done after %.0f s (cuda.exchange_timeout_s = %g): a GPU stopped "
-                        "answering",
-                        waited, timeout_s_);
-          why = text;
-        }
-        if (why.empty()) break;  // still running, within time
-        // Say it first: the abort itself may take a while, or hang on a dead GPU.
-        failure_ = p.what + ": " + why + "; the run is ended (the last checkpoint is intact)";
-        failed_ = true;
-        std::fprintf(stderr, "alexnet: %s\n", failure_.c_str());
-        std::fflush(stderr);
-        lock.unlock();  // the main thread may need mutex_ (end()) to get out of its group
-        abort_all();
-        lock.lock();
-        break;
-      }
-    }
-  }
+  void check_failed() { watchdog_->check(); }
 
   std::vector<Device> devices_;
-  double timeout_s_;
   std::vector<ncclComm_t> comms_;
   std::vector<cudaStream_t> streams_;
   ReceiveBuffers buffers_;
@@ -381,14 +276,7 @@ class NcclExchange final : public Exchange {
   bool timing_ = false;
   std::vector<Timed> timed_;  // since the last timings()
 
-  std::timed_mutex nccl_mutex_;  // held while NCCL calls are issued (Group) and by abort_all
-  std::mutex mutex_;             // guards pending_, failure_, stopping_
-  std::condition_variable wake_;
-  std::deque<Pending> pending_;
-  std::string failure_;
-  std::atomic<bool> failed_{false};
-  bool stopping_ = false;
-  std::thread watchdog_;
+  std::unique_ptr<NcclWatchdog> watchdog_;  // follows every collective; destroyed first
 };
 
 }  // namespace

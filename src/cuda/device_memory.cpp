@@ -78,6 +78,21 @@ std::string unavailable_reason(int device) {
   return "";
 }
 
+int device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+std::string pci_bus_id(int device) {
+  char id[32] = {};
+  AX_CUDA_CHECK(cudaDeviceGetPCIBusId(id, sizeof id, device));
+  return id;
+}
+
 void* device_malloc(size_t bytes, int device, const std::string& what, const std::string& advice) {
   void* p = nullptr;
   const cudaError_t status = cudaMalloc(&p, bytes);

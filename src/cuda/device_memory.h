@@ -37,6 +37,11 @@ std::string mib(size_t bytes);
 // Empty when GPU `device` is usable, else why not, in words for a user (no driver, no device,
 // no such index). The one place that asks the CUDA runtime whether there is a GPU.
 std::string unavailable_reason(int device);
+// How many GPUs this process sees (0 when none, or no driver).
+int device_count();
+// GPU `device`'s PCI bus id ("0000:3b:00.0"): the same GPU has the same one in every process on
+// its host, whatever CUDA_VISIBLE_DEVICES each was given.
+std::string pci_bus_id(int device);
 
 // cudaMalloc of `bytes` on the current device (`device` names it in the message). Running out
 // of memory is an alexnet::Error saying how much `what` asked for, how much is free of the

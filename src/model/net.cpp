@@ -623,7 +623,10 @@ void Net::backward() {
       }
       exchange_->reduce_scatter(s.name.c_str(), shares, summed, pass.count(summed[0]));
     }
-    if (s.has_weights()) run_towers(s, true, [&](int t) { s.backward_weights(t, params_, pass); });
+    if (s.has_weights()) {
+      run_towers(s, true, [&](int t) { s.backward_weights(t, params_, pass); });
+      if (on_weight_gradients) on_weight_gradients(s.name);
+    }
     if (exchanged) exchange_->wait(s.name.c_str());
   }
 }

@@ -454,6 +454,23 @@ std::string gpu_unavailable_reason(int index) {
 #endif
 }
 
+int gpu_count() {
+#ifdef ALEXNET_HAVE_CUDA
+  return gpu::device_count();
+#else
+  return 0;
+#endif
+}
+
+std::string gpu_bus_id(int index) {
+#ifdef ALEXNET_HAVE_CUDA
+  return gpu::pci_bus_id(index);
+#else
+  (void)index;
+  return "";
+#endif
+}
+
 void set_gpu_options(Device device, const GpuOptions& o) {
   if (device.is_cpu()) return;
   if constexpr (kHaveCuda)

@@ -4,6 +4,10 @@
 #include <set>
 #include <string>
 
+#include <algorithm>
+
+#include <fmt/format.h>
+
 #include "alexnet/error.h"
 #include "alexnet/ops.h"
 #include "alexnet/train.h"
@@ -52,6 +56,28 @@ std::vector<Device> select_placement(const std::string& device_option, const Con
     const Device resolved = resolve_device(d, "model.devices");  // checks the spelling and GPU
     // cpu:N stays itself here: two CPU devices are two separate memories.
     placement.push_back(resolved.is_cpu() && d != "auto" ? Device::parse(d) : resolved);
+  }
+  return placement;
+}
+
+std::vector<Device> place_on_host_share(std::vector<Device> placement, bool automatic,
+                                        const HostShare& share) {
+  if (share.ranks == 1 || placement.front().is_cpu()) return placement;
+  std::vector<int> gpus;  // the replica's, in tower order
+  for (const Device& d : placement)
+    if (std::find(gpus.begin(), gpus.end(), d.index) == gpus.end()) gpus.push_back(d.index);
+  if (automatic && gpus.size() == 2 && share.gpus < 2 * share.ranks) {
+    placement.assign(placement.size(), Device{Device::Kind::cuda, 0});  // one GPU per replica
+    gpus = {0};
+  }
+  const auto k = static_cast<int>(gpus.size());
+  for (Device& d : placement) {
+    d.index += share.rank * k;
+    if (d.index >= share.gpus)
+      throw Error(fmt::format(
+          "more ranks than GPUs on {}: {} ranks there with {} GPU{} each need {} GPUs, and it "
+          "has {} (start fewer ranks per node, or put both towers on one GPU: --device cuda:0)",
+          share.host, share.ranks, k, k == 1 ? "" : "s", share.ranks * k, share.gpus));
   }
   return placement;
 }

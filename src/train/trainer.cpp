@@ -27,6 +27,7 @@
 #include "alexnet/trace.h"
 #include "alexnet/train.h"
 #include "src/comm/exchange.h"
+#include "src/comm/gradient_sum.h"
 #include "src/train/prefetch.h"
 #include "src/train/run_dir.h"
 
@@ -296,14 +297,8 @@ int run_training(const TrainOptions& opt) {
     }
     dist::set_timeout(config.dist.timeout_s);
     // Both towers on one device (--device, else model.devices); refused here, before the run
-    // directory is touched, when it is not usable.
+    // directory is touched, when it is not usable. (With many ranks, agreed below.)
     placement = select_placement(opt.device, config);
-    if (world.size > 1 &&
-        std::any_of(placement.begin(), placement.end(), [](Device d) { return !d.is_cpu(); }))
-      throw Error(
-          fmt::format("{} ranks on GPUs: not supported yet (many ranks train on the CPU "
-                      "for now: --device cpu)",
-                      world.size));
 
     if (!resuming && has_checkpoints(dir))
       throw Error("run directory '" + dir.root +
@@ -323,16 +318,25 @@ int run_training(const TrainOptions& opt) {
     if (steps_per_epoch < 1)
       throw Error("the training set has " + std::to_string(train_data->size()) +
                   " images, fewer than data.batch_size = " + std::to_string(B));
+  });
+  check_same_run_on_every_rank(config, ckpt.path, *train_data, *val_data);
+  // Each rank's GPUs, agreed over the ranks before any of them is used.
+  placement = agreed_rank_placement(std::move(placement), opt.device, config);
+  prepare_gradient_sum();
+  dist::run_agreed([&] {
     configure_devices(placement, config);
     net_owner = std::make_unique<Net>(config, b, DType::f32, placement,
                                       make_exchange(placement, config.cuda.exchange_timeout_s));
   });
-  check_same_run_on_every_rank(config, ckpt.path, *train_data, *val_data);
+  Net& net = *net_owner;
+  // With many ranks, backward hands each layer's gradients to the sum over the ranks.
+  const std::unique_ptr<GradientSum> gradient_sum = make_gradient_sum(net, config.dist.timeout_s);
+  if (gradient_sum)
+    net.on_weight_gradients = [&](const std::string& layer) { gradient_sum->layer_ready(layer); };
   dist::run_agreed([&] {
     if (rank0) prepare_run_dir(dir);
   });
 
-  Net& net = *net_owner;
   const Device device = placement.front();  // where batches are augmented and the loss computed
   const int workers = config.data.workers;
   TrainState state;
@@ -408,7 +412,6 @@ int run_training(const TrainOptions& opt) {
   const auto run_start = Clock::now();
   const int64_t first_step = state.step;
   double window_loss = 0, window_data_wait = 0, allreduce_seconds = 0, run_seconds = 0;
-  std::vector<float> gradient_buffer;
   // A stop request (SIGINT/SIGTERM) on any rank, agreed over the ranks before every step and
   // after the last, so that every rank stops after the same step. (One rank: the flag itself.)
   auto agreed_stop = [&] {
@@ -436,7 +439,10 @@ int run_training(const TrainOptions& opt) {
     XentResult r = net.forward(batch.images, batch.labels, b, true, config.seed,
                                static_cast<uint64_t>(state.step), slice);
     net.backward();
-    allreduce_seconds += sum_gradients_over_ranks(net, gradient_buffer);
+    if (gradient_sum) {
+      gradient_sum->finish();
+      allreduce_seconds += gradient_sum->last_timing().exposed_ms / 1000;
+    }
     {
       // The batch's loss, hits and skipped files over every rank.
       double sums[] = {r.loss_sum, static_cast<double>(r.top1), static_cast<double>(r.top5),

@@ -1,6 +1,7 @@
 // Which device a run takes: --device auto is the first GPU when one is usable and the CPU
 // otherwise; --device cuda without a usable GPU is refused with one line that names the value;
-// model.devices is used when --device is auto, and must name one device for both towers.
+// model.devices is used when --device is auto, and must name one device for both towers. With
+// many ranks on a host, each takes GPUs of its own (hand-worked cases of the rule).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -49,6 +50,33 @@ TEST(DeviceSelect, CudaWithoutAGpuIsRefused) {
   }
   EXPECT_NE(error_of([] { check_device("cuda", "--device"); }).find("no usable CUDA device"),
             std::string::npos);
+}
+
+TEST(DeviceSelect, EachRankOfAHostTakesGpusOfItsOwn) {
+  const Device g0{Device::Kind::cuda, 0}, g1{Device::Kind::cuda, 1};
+  auto gpus = [](std::vector<Device> v) {
+    std::vector<int> out;
+    for (const Device& d : v) out.push_back(d.is_cpu() ? -1 : d.index);
+    return out;
+  };
+  using V = std::vector<int>;
+  // [auto] on 8 GPUs: 4 ranks take two each, 8 ranks one each (both towers there).
+  EXPECT_EQ(gpus(place_on_host_share({g0, g1}, true, {3, 4, 8, "n"})), (V{6, 7}));
+  EXPECT_EQ(gpus(place_on_host_share({g0, g1}, true, {5, 8, 8, "n"})), (V{5, 5}));
+  // A placement named by hand is counted from the rank's share: cuda:0 for both towers.
+  EXPECT_EQ(gpus(place_on_host_share({g0, g0}, false, {1, 2, 2, "n"})), (V{1, 1}));
+  EXPECT_EQ(gpus(place_on_host_share({g0, g1}, false, {1, 2, 4, "n"})), (V{2, 3}));
+  // One rank on the host (also what a rank is when the launcher gave the ranks of its host
+  // separate GPUs), or CPU ranks: as they are.
+  EXPECT_EQ(gpus(place_on_host_share({g0, g1}, true, {0, 1, 8, "n"})), (V{0, 1}));
+  EXPECT_EQ(gpus(place_on_host_share({Device{}, Device{}}, false, {1, 4, 0, "n"})), (V{-1, -1}));
+  // More ranks than GPUs: one line naming the host and the numbers.
+  EXPECT_EQ(error_of([&] {
+              place_on_host_share({g0, g0}, true, {3, 4, 2, "node17"});
+            }),
+            "more ranks than GPUs on node17: 4 ranks there with 1 GPU each need 4 GPUs, and it "
+            "has 2 (start fewer ranks per node, or put both towers on one GPU: --device cuda:0)");
+  EXPECT_NE(error_of([&] { place_on_host_share({g0, g1}, false, {1, 2, 3, "n"}); }), "(no error)");
 }
 
 TEST(DeviceSelect, ModelDevicesWhenTheOptionIsAuto) {
