@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "alexnet/cuda_check.h"
@@ -77,7 +76,7 @@ class NcclExchange final : public Exchange {
       for (size_t r = 0; r < ranks; ++r)
         out[t][r] = t == r ? own[r] : buffer("gather", layer, t, r, own[r]);
     begin();
-    Group group(*this);
+    NcclWatchdog::Group group(*watchdog_);
     // One broadcast per owner: every rank receives into a tensor of its own (an all-gather would
     // need one contiguous receive buffer); the same bytes move. (A non-root rank's send buffer is
     // not read; it is given its own receive buffer, a pointer on its own GPU.)
@@ -95,7 +94,7 @@ class NcclExchange final : public Exchange {
     check_failed();
     const size_t ranks = devices_.size();
     begin();
-    Group group(*this);
+    NcclWatchdog::Group group(*watchdog_);
     // One reduction per owner r of the shares partial[t][r] (with two towers a sum of two, so
     // the order NCCL adds in cannot change the result).
     for (size_t r = 0; r < ranks; ++r)
@@ -113,7 +112,7 @@ class NcclExchange final : public Exchange {
     for (size_t t = 0; t < devices_.size(); ++t)
       out.push_back(t == 0 ? source : buffer("broadcast", layer, t, 0, source));
     begin();
-    Group group(*this);
+    NcclWatchdog::Group group(*watchdog_);
     for (size_t t = 0; t < devices_.size(); ++t)
       AX_CUDA_CHECK(ncclBroadcast(out[t].raw(), out[t].raw(), static_cast<size_t>(count),
                                   type(source), 0, comms_[t], streams_[t]));
@@ -123,31 +122,6 @@ class NcclExchange final : public Exchange {
   }
 
  private:
-  // One grouped call of both ranks: holds the NCCL mutex (so the watchdog aborts between groups,
-  // not inside one), refuses to start after a failure, and closes the group even when a call
-  // in it throws (an open group would defer every later NCCL call of this thread).
-  class Group {
-   public:
-    explicit Group(NcclExchange& x) : lock_(x.watchdog_->issuing()) {
-      x.watchdog_->check();
-      AX_CUDA_CHECK(ncclGroupStart());
-      open_ = true;
-    }
-    void end() {
-      open_ = false;
-      AX_CUDA_CHECK(ncclGroupEnd());
-    }
-    ~Group() {
-      if (open_) (void)ncclGroupEnd();
-    }
-    Group(const Group&) = delete;
-    Group& operator=(const Group&) = delete;
-
-   private:
-    std::unique_lock<std::timed_mutex> lock_;
-    bool open_ = false;
-  };
-
   static ncclDataType_t type(const Tensor& t) {
     if (t.dtype() != DType::f32) throw std::logic_error("the NCCL exchange moves F32 tensors only");
     return ncclFloat32;

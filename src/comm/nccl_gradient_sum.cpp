@@ -65,25 +65,6 @@ class Deadline {
   std::thread thread_;
 };
 
-// Closes an NCCL group even when a call in it throws: an open group would defer every later
-// NCCL call of this thread.
-class NcclGroup {
- public:
-  NcclGroup() { AX_CUDA_CHECK(ncclGroupStart()); }
-  void end() {
-    open_ = false;
-    AX_CUDA_CHECK(ncclGroupEnd());
-  }
-  ~NcclGroup() {
-    if (open_) (void)ncclGroupEnd();
-  }
-  NcclGroup(const NcclGroup&) = delete;
-  NcclGroup& operator=(const NcclGroup&) = delete;
-
- private:
-  bool open_ = true;
-};
-
 cudaEvent_t new_event(int device, bool timing) {
   const CurrentDevice current(device);
   cudaEvent_t e = nullptr;
@@ -118,13 +99,15 @@ class NcclGradientSum final : public GradientSum {
     }
 
     comms_.assign(devices_.size(), nullptr);
+    watchdog_ = std::make_unique<NcclWatchdog>(comms_, devices_, timeout_s, "dist.timeout_s",
+                                               "a rank or its GPU stopped answering");
     try {
       const Deadline deadline(
           timeout_s, fmt_seconds(who + ": NCCL's communicators across the ranks were not set up "
                                        "after ",
                                  timeout_s) +
                          " (dist.timeout_s): a rank died or hangs; ending the job");
-      NcclGroup group;
+      NcclWatchdog::Group group(*watchdog_);
       for (size_t c = 0; c < devices_.size(); ++c) {
         const CurrentDevice current(devices_[c]);
         ncclUniqueId id;
@@ -133,6 +116,7 @@ class NcclGradientSum final : public GradientSum {
       }
       group.end();
     } catch (...) {
+      watchdog_.reset();
       for (ncclComm_t& c : comms_)
         if (c != nullptr) (void)ncclCommAbort(c);
       throw;
@@ -148,8 +132,6 @@ class NcclGradientSum final : public GradientSum {
     start_ = new_event(devices_[0], true);
     backward_end_ = new_event(devices_[0], true);
     sums_end_ = new_event(devices_[0], true);
-    watchdog_ = std::make_unique<NcclWatchdog>(comms_, devices_, timeout_s, "dist.timeout_s",
-                                               "a rank or its GPU stopped answering");
   }
 
   ~NcclGradientSum() override {
@@ -189,9 +171,7 @@ class NcclGradientSum final : public GradientSum {
       started_ = true;
     }
     {
-      const std::unique_lock lock(watchdog_->issuing());
-      watchdog_->check();
-      NcclGroup group;
+      NcclWatchdog::Group group(*watchdog_);
       for (const size_t i : it->second) {
         Param& p = net_.params()[i];
         const size_t c = comm_of(p.grad.device().index);

@@ -28,6 +28,21 @@ NcclWatchdog::~NcclWatchdog() {
   for (Pending& p : pending_) (void)cudaEventDestroy(p.done);
 }
 
+NcclWatchdog::Group::Group(NcclWatchdog& watchdog) : lock_(watchdog.issuing_) {
+  watchdog.check();
+  AX_CUDA_CHECK(ncclGroupStart());
+  open_ = true;
+}
+
+void NcclWatchdog::Group::end() {
+  open_ = false;
+  AX_CUDA_CHECK(ncclGroupEnd());
+}
+
+NcclWatchdog::Group::~Group() {
+  if (open_) (void)ncclGroupEnd();
+}
+
 void NcclWatchdog::follow(size_t comm, cudaStream_t stream, std::string what) {
   const CurrentDevice current(devices_[comm]);
   cudaEvent_t done = nullptr;  // the watchdog's, destroyed once complete

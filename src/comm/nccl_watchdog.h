@@ -33,9 +33,22 @@ class NcclWatchdog {
   // Follows the work queued so far on `stream`, a stream of comms[comm]'s GPU; `what` names it
   // in the failure ("NCCL all-reduce of fc8 on cuda:1").
   void follow(size_t comm, cudaStream_t stream, std::string what);
-  // Held while a group of NCCL calls is issued: the abort waits for it (a few seconds at most),
-  // so that it never lands inside a group.
-  std::timed_mutex& issuing() { return issuing_; }
+  // One group of NCCL calls (ncclGroupStart ... end()): holds the watchdog's issuing lock, so
+  // that an abort waits for it (a few seconds at most) and never lands inside a group; refuses
+  // to start after a failure; and closes the group even when a call in it throws (an open group
+  // would defer every later NCCL call of this thread).
+  class Group {
+   public:
+    explicit Group(NcclWatchdog& watchdog);
+    void end();
+    ~Group();
+    Group(const Group&) = delete;
+    Group& operator=(const Group&) = delete;
+
+   private:
+    std::unique_lock<std::timed_mutex> lock_;
+    bool open_ = false;
+  };
   bool failed() const { return failed_; }
   // Throws alexnet::Error saying what failed, when something did.
   void check();

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "alexnet/config.h"
 #include "alexnet/dist.h"
 #include "alexnet/net.h"
 #include "alexnet/safetensors.h"
@@ -414,16 +415,7 @@ TEST_F(DistRanks, GatherBroadcastAndAgreement) {
 // The replicas' weights compared: alike after the same init, and one weight of rank 2 changed by
 // one ulp is named, on every rank, by rank 0 alone.
 TEST_F(DistRanks, DriftedWeightsEndTheRunNamingTheRank) {
-  Config c;
-  c.model.num_classes = 4;
-  c.model.input_size = 23;
-  c.model.conv1 = {4, 3, 1, 0};
-  c.model.conv2 = {8, 3, 1, 1};
-  c.model.conv3 = {8, 3, 1, 1};
-  c.model.conv4 = {8, 3, 1, 1};
-  c.model.conv5 = {4, 3, 1, 1};
-  c.model.fc6_units = 8;
-  c.model.fc7_units = 8;
+  const Config c = load_config(test::source_path("configs/small.yaml"), {});
   Net net(c, 1);
   net.init(7);
   EXPECT_NO_THROW(check_replicas_agree(net, 10));
