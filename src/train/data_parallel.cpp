@@ -57,6 +57,15 @@ double sum_gradients_over_ranks(Net& net, std::vector<float>& flat) {
 
 namespace {
 
+// The distinct GPUs of a replica's placement, in tower order.
+std::vector<int> replica_gpus(const std::vector<Device>& placement) {
+  std::vector<int> gpus;
+  for (const Device& d : placement)
+    if (!d.is_cpu() && std::find(gpus.begin(), gpus.end(), d.index) == gpus.end())
+      gpus.push_back(d.index);
+  return gpus;
+}
+
 // CPU ranks: the whole sum after backward (sum_gradients_over_ranks).
 class MpiGradientSum final : public GradientSum {
  public:
@@ -96,11 +105,7 @@ std::unique_ptr<GradientSum> make_gradient_sum(Net& net, double timeout_s) {
   if (world.size == 1) return nullptr;
   if (net.device().is_cpu()) return std::make_unique<MpiGradientSum>(net);
 #ifdef ALEXNET_HAVE_CUDA
-  int gpus = 0;
-  for (size_t t = 0; t < net.devices().size(); ++t)
-    if (std::find(net.devices().begin(), net.devices().begin() + static_cast<std::ptrdiff_t>(t),
-                  net.devices()[t]) == net.devices().begin() + static_cast<std::ptrdiff_t>(t))
-      ++gpus;
+  const auto gpus = static_cast<int>(replica_gpus(net.devices()).size());
   // Rank 0 makes the ids; should that fail, every rank is told so instead of waiting for them.
   std::string made;
   if (world.rank == 0) try {
@@ -132,10 +137,8 @@ std::vector<std::string> words(const std::string& line) {
 // What kind of replica a placement makes: the ranks must agree on it.
 std::string replica_kind(const std::vector<Device>& placement) {
   if (placement.front().is_cpu()) return "the-CPU";
-  std::vector<int> gpus;
-  for (const Device& d : placement)
-    if (std::find(gpus.begin(), gpus.end(), d.index) == gpus.end()) gpus.push_back(d.index);
-  return fmt::format("{}-GPU{}", gpus.size(), gpus.size() == 1 ? "" : "s");
+  const size_t gpus = replica_gpus(placement).size();
+  return fmt::format("{}-GPU{}", gpus, gpus == 1 ? "" : "s");
 }
 
 }  // namespace
